@@ -1,0 +1,4 @@
+"""engagement_lab
+"""
+
+__version__ = "0.1"

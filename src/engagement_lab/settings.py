@@ -1,0 +1,16 @@
+"""Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
+
+import os
+
+# Telemetry off unless the user opts in: kedro-telemetry and MLflow read these.
+# (MLflow honours only the literal "true".)
+for _var in ("DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY"):
+    os.environ.setdefault(_var, "true")
+
+# Matplotlib in nodes draws off-screen.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
