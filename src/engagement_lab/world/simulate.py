@@ -207,7 +207,7 @@ def make_posts(config: WorldConfig, rngs: dict[str, np.random.Generator], taxono
     emotion_term = np.asarray(config.emotion_effects)[emotion_id]
     novelty_term = np.where(on_habit, 0.0, config.novelty_effect)
     time_term = config.hour_effect * np.cos(2 * np.pi * (dt.hour.to_numpy() - 19) / 24) + config.weekend_effect * (
-        dt.dayofweek.to_numpy() >= 5
+        dt.day_of_week.to_numpy() >= 5
     )
     oracle = config.base_popularity + follower_term + user_term + concept_term + emotion_term + novelty_term + time_term
     noise_sd = np.sqrt(config.noise_share / (1 - config.noise_share) * oracle.var())

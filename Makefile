@@ -1,0 +1,52 @@
+# Engagement Lab: two commands on a fresh machine.
+#   make run    create .venv if missing, install the pinned stack, run the default pipeline
+#   make test   same set-up, then the whole test suite
+# The install is skipped while requirements.lock and pyproject.toml are unchanged.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+
+export DO_NOT_TRACK := true
+export KEDRO_DISABLE_TELEMETRY := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export MPLBACKEND := Agg
+
+.PHONY: install run test lint format bench viz mlflow-ui clean-data
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock 2> >(grep -v "^WARNING: Location" >&2)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/kedro run
+
+test: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install
+	$(BIN)/python bench/bench_sample_world.py
+
+# Lineage and plots: http://127.0.0.1:4141
+viz: install
+	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
+
+# Runs and metrics: http://127.0.0.1:5000
+mlflow-ui: install
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
