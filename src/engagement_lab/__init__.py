@@ -1,4 +1,3 @@
-"""engagement_lab
-"""
+"""engagement_lab"""
 
 __version__ = "0.1"

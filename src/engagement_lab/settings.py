@@ -13,4 +13,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment overrides single keys (conf/paper sets sample_world.preset) without
+    # replacing the whole parameter block.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -25,7 +25,9 @@ def read_json(path: Path):
 
 def test_smpd_numbers_are_strings_and_user_json_is_column_oriented(tiny_world):
     raw, catalog = tiny_world
-    n_rows = len(catalog.load("ground_truth_posts")) + int((catalog.load("ground_truth_posts")["defect"] == "duplicate_id").sum())
+    n_rows = len(catalog.load("ground_truth_posts")) + int(
+        (catalog.load("ground_truth_posts")["defect"] == "duplicate_id").sum()
+    )
     temporal = read_json(raw / SMPD_JSON / "train_temporalspatial_information.json")
     assert len(temporal) == n_rows
     assert all(isinstance(r["Postdate"], str) and r["Postdate"].isdigit() for r in temporal)
@@ -51,7 +53,9 @@ def test_smpd_labels_match_views_over_days(tiny_world):
     raw, catalog = tiny_world
     posts = catalog.load("ground_truth_posts")
     labels = (raw / "smpd/train_label.txt").read_text().splitlines()[: len(posts)]
-    ok = posts["defect"].isin(["", "sentinel", "non_utf8", "corrupt_image", "missing_image", "negative_count", "duplicate_id"])
+    ok = posts["defect"].isin(
+        ["", "sentinel", "non_utf8", "corrupt_image", "missing_image", "negative_count", "duplicate_id"]
+    )
     written = pd.Series(labels)[ok.to_numpy()].astype(float).to_numpy()
     assert written == pytest.approx(posts.loc[ok, "label"].to_numpy(), abs=1e-4)
 

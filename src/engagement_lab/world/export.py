@@ -52,7 +52,7 @@ def _image_files(posts: pd.DataFrame, images: dict[int, bytes], paths: pd.Series
     files = {}
     if not images:
         return files
-    for post_id, path, defect in zip(posts["post_id"], paths, posts["defect"]):
+    for post_id, path, defect in zip(posts["post_id"], paths, posts["defect"], strict=True):
         data = images[int(post_id)]
         if defect == "missing_image":
             defects.append(dict(format=fmt, post_id=post_id, record=path, kind=defect, field="image"))
@@ -70,7 +70,7 @@ def _text_with_defect(text: pd.Series, defect: pd.Series) -> pd.Series:
 
 def _note(defects: list[dict], fmt: str, posts: pd.DataFrame, kind: str, record: pd.Series, field: str) -> None:
     hit = posts["defect"] == kind
-    for post_id, ref in zip(posts.loc[hit, "post_id"], record.loc[hit[hit].index]):
+    for post_id, ref in zip(posts.loc[hit, "post_id"], record.loc[hit[hit].index], strict=True):
         defects.append(dict(format=fmt, post_id=post_id, record=str(ref), kind=kind, field=field))
 
 
@@ -90,14 +90,14 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
     record = root + "/train_*.json#Pid=" + pid
 
     category = [{"Pid": p, "Uid": u, "Category": c, "Subcategory": s, "Concept": k}
-                for p, u, c, s, k in zip(pid, uid, posts["category"], posts["subcategory"], posts["concept"])]  # fmt: skip
+                for p, u, c, s, k in zip(pid, uid, posts["category"], posts["subcategory"], posts["concept"], strict=True)]  # fmt: skip
     titles = _text_with_defect(posts["title"], defect)
     _note(defects, "smpd", posts, "non_utf8", record, "Title")
     text = [{"Pid": p, "Uid": u, "Title": t, "Mediatype": "photo", "Alltags": " ".join(tags)}
-            for p, u, t, tags in zip(pid, uid, titles, posts["tags"])]  # fmt: skip
+            for p, u, t, tags in zip(pid, uid, titles, posts["tags"], strict=True)]  # fmt: skip
     postdate = (posts["posted_at"].astype("int64") // 10**9).astype(str)
     temporal = [{"Pid": p, "Uid": u, "Postdate": d, "Latitude": "0", "Longitude": "0", "Geoaccuracy": "0"}
-                for p, u, d in zip(pid, uid, postdate)]  # fmt: skip
+                for p, u, d in zip(pid, uid, postdate, strict=True)]  # fmt: skip
 
     u = users.loc[posts["user_id"]]
     photo_count = u["photo_count"].astype(str).to_numpy().copy()
@@ -122,7 +122,7 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
             # Real SMPD has empty descriptions as a lone newline.
             "location_description": [
                 "\n" if i % 5 == 0 else ",".join(f"{x:g}" for x in v)
-                for i, v in zip(posts["user_id"], u["location_description"])
+                for i, v in zip(posts["user_id"], u["location_description"], strict=True)
             ],
         }
     )
@@ -131,7 +131,7 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
     else:
         user_json = user_rows.to_dict(orient="records")
     additional = [{"Pid": p, "Uid": u_, "Pathalias": a, "Ispublic": "1", "Mediastatus": "ready"}
-                  for p, u_, a in zip(pid, uid, posts["username"])]  # fmt: skip
+                  for p, u_, a in zip(pid, uid, posts["username"], strict=True)]  # fmt: skip
 
     labels = posts["label"].map(lambda x: "inf" if np.isinf(x) else f"{x:.4f}")
     labels = labels.where(defect != "missing_count", "")
@@ -140,10 +140,13 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
     _note(defects, "smpd", posts.iloc[len(world.posts) :], "duplicate_id", record, "Pid")
     img_paths = "train/" + uid + "/" + pid + ".jpg"
     ua = world.users
-    user_additional = "Pathalias totalViews totalTags totalGeotagged totalFaves totalInGroup photoCount followerCount followingCount\n" + "".join(
-        f"{r.username} {r.total_views} {r.total_tags} {r.total_geotagged} {r.total_faves} {r.total_in_group} "
-        f"{r.photo_count} {r.followers} {r.following}\n"
-        for r in ua.itertuples()
+    user_additional = (
+        "Pathalias totalViews totalTags totalGeotagged totalFaves totalInGroup photoCount followerCount followingCount\n"
+        + "".join(
+            f"{r.username} {r.total_views} {r.total_tags} {r.total_geotagged} {r.total_faves} {r.total_in_group} "
+            f"{r.photo_count} {r.followers} {r.following}\n"
+            for r in ua.itertuples()
+        )
     )
     dump = lambda obj: json.dumps(obj, ensure_ascii=False)  # noqa: E731
     files: dict[str, str | bytes] = {
@@ -196,7 +199,9 @@ def write_pixelrec(world: World, images: dict[int, bytes]) -> tuple[Files, list[
     idx = np.repeat(np.arange(len(base)), n_inter)
     stamp = (base["posted_at"].astype("int64").to_numpy()[idx] // 10**9) + rng.integers(60, 30 * 86_400, len(idx))
     viewers = rng.integers(0, world.config.n_users, len(idx))
-    interactions = _csv(["item_id", "user_id", "timestamp"], zip(base["pixelrec_item_id"].to_numpy()[idx], viewers, stamp))
+    interactions = _csv(
+        ["item_id", "user_id", "timestamp"], zip(base["pixelrec_item_id"].to_numpy()[idx], viewers, stamp, strict=True)
+    )
 
     files: dict[str, str | bytes] = {
         "item_info.csv": _csv(list(table.columns), table.itertuples(index=False)),
@@ -219,7 +224,12 @@ def write_crowdtangle(world: World, images: dict[int, bytes]) -> tuple[Files, li
     posts = world.posts.merge(world.users[["user_id", "username", "fb_page_id", "followers"]], on="user_id")
     posts, defects = _with_duplicates(posts), []
     defect = posts["defect"]
-    url = "https://www.facebook.com/" + posts["fb_page_id"].astype(str) + "/posts/" + posts["fb_post_id"].str.split("_").str[1]
+    url = (
+        "https://www.facebook.com/"
+        + posts["fb_page_id"].astype(str)
+        + "/posts/"
+        + posts["fb_post_id"].str.split("_").str[1]
+    )
     record = "posts.csv#URL=" + url
     likes = posts["likes"].astype(str)
     likes = likes.where(defect != "missing_count", "").where(defect != "negative_count", "-" + likes)
@@ -258,7 +268,7 @@ def write_crowdtangle(world: World, images: dict[int, bytes]) -> tuple[Files, li
     comments = _csv(
         ["id", "post_id", "parent_id", "post_created", "text"],
         zip(c["comment_id"], c["fb_post_id"], c["parent_id"].map(lambda p: p or ""),
-            c["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+0000"), c["text"]),
+            c["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+0000"), c["text"], strict=True),
     )  # fmt: skip
     files: dict[str, str | bytes] = {
         "posts.csv": _csv(CROWDTANGLE_COLUMNS, table.itertuples(index=False)),
@@ -280,7 +290,7 @@ def write_instaloader(world: World, images: dict[int, bytes]) -> tuple[Files, li
     stem = posts["username"] + "/" + posts["posted_at"].dt.strftime("%Y-%m-%d_%H-%M-%S_UTC")
     files: dict[str, str | bytes] = {}
     size = world.config.image_size
-    for r, s in zip(posts.itertuples(), stem):
+    for r, s in zip(posts.itertuples(), stem, strict=True):
         node = {
             "__typename": "GraphImage",
             "id": str(10**15 + r.post_id),

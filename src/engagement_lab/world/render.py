@@ -58,7 +58,7 @@ def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.rand
     shade = rng.uniform(0.85, 1.1)
     for y in range(size):
         t = y / max(size - 1, 1)
-        color = tuple(min(255, int(shade * ((1 - t) * a + t * b))) for a, b in zip(top, bottom))
+        color = tuple(min(255, int(shade * ((1 - t) * a + t * b))) for a, b in zip(top, bottom, strict=True))
         draw.line([(0, y), (size, y)], fill=color)
     k = size // 8
     if texture == "sparkles":

@@ -60,7 +60,7 @@ class World:
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     names = ("taxonomy", "users", "posts", "popularity", "engagement", "text", "comments", "defects")
     children = np.random.SeedSequence(seed).spawn(len(names))
-    return {name: np.random.default_rng(child) for name, child in zip(names, children)}
+    return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
 
 def _pseudo_words(rng: np.random.Generator, n: int) -> list[str]:
@@ -251,7 +251,9 @@ def make_posts(config: WorldConfig, rngs: dict[str, np.random.Generator], taxono
     # Native ids per format, as each platform spells them.
     posts["smpd_pid"] = (posts["post_id"] + 1000).astype(str)
     posts["pixelrec_item_id"] = posts["post_id"] + 1
-    posts["fb_post_id"] = users["fb_page_id"].to_numpy()[user_id].astype(str) + "_" + (posts["post_id"] + 5000).astype(str)
+    posts["fb_post_id"] = (
+        users["fb_page_id"].to_numpy()[user_id].astype(str) + "_" + (posts["post_id"] + 5000).astype(str)
+    )
     posts["ig_shortcode"] = [_shortcode(i) for i in posts["post_id"]]
     return posts
 
@@ -266,7 +268,7 @@ def _shortcode(i: int) -> str:
 
 
 def _counts(rng: np.random.Generator, views: np.ndarray, rate: tuple[float, float], lift=1.0) -> np.ndarray:
-    mean = views * rate[0] * lift * np.exp(rng.normal(-rate[1] ** 2 / 2, rate[1], len(views)))
+    mean = views * rate[0] * lift * np.exp(rng.normal(-(rate[1] ** 2) / 2, rate[1], len(views)))
     return rng.poisson(mean).astype(np.int64)
 
 

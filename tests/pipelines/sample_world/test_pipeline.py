@@ -12,7 +12,11 @@ from tests.conftest import FORMATS, run_sample_world, world_params
 
 
 def checksums(raw: Path) -> dict[str, str]:
-    return {str(p.relative_to(raw)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(raw.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(raw)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(raw.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_raw_files(tiny_world, tmp_path):
@@ -54,7 +58,14 @@ def test_every_format_is_written_with_its_layout(tiny_world):
     assert len(list((raw / "instaloader").rglob("*_UTC.jpg"))) == len(posts) - missing
     assert len(list((raw / "instaloader").rglob("*_UTC.txt"))) == len(posts)
     assert len(list((raw / "emotion_subset").rglob("*.jpg"))) == 120
-    assert {p.name for p in (raw / "emotion_subset").iterdir()} == {"joy", "love", "surprise", "anger", "sadness", "fear"}
+    assert {p.name for p in (raw / "emotion_subset").iterdir()} == {
+        "joy",
+        "love",
+        "surprise",
+        "anger",
+        "sadness",
+        "fear",
+    }
 
 
 def test_ground_truth_is_kept_apart_and_complete(tiny_world):

@@ -93,9 +93,19 @@ def summarise_world(users: pd.DataFrame, posts: pd.DataFrame, comments: pd.DataF
         "comments": len(comments),
         "defects": {k: int(v) for k, v in defects.groupby("format").size().items()},
         "noise_share_realised": float(finite["noise"].var() / finite["latent_score"].var()),
-        "oracle_r2_on_label": float(1 - ((finite["label"] - finite["oracle_score"]) ** 2).mean() / finite["label"].var()),
+        "oracle_r2_on_label": float(
+            1 - ((finite["label"] - finite["oracle_score"]) ** 2).mean() / finite["label"].var()
+        ),
         "component_sd": {
             c: float(posts[c].std())
-            for c in ("follower_term", "user_term", "concept_term", "emotion_term", "novelty_term", "time_term", "noise")
+            for c in (
+                "follower_term",
+                "user_term",
+                "concept_term",
+                "emotion_term",
+                "novelty_term",
+                "time_term",
+                "noise",
+            )
         },
     }

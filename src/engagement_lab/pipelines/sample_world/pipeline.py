@@ -33,7 +33,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["ground_truth_taxonomy", "ground_truth_users", "ground_truth_posts", "world_comments"],
                 name="simulate_world",
             ),
-            Node(render_images, ["ground_truth_posts", "params:sample_world"], "world_post_images", name="render_images"),
+            Node(
+                render_images, ["ground_truth_posts", "params:sample_world"], "world_post_images", name="render_images"
+            ),
             *[
                 Node(func, WORLD, [f"raw_{fmt}", f"defects_{fmt}"], name=f"export_{fmt}")
                 for fmt, func in EXPORTS.items()
@@ -44,11 +46,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["raw_emotion_subset", "ground_truth_emotion_subset"],
                 name="export_emotion_subset",
             ),
-            Node(collect_defects, [f"defects_{fmt}" for fmt in EXPORTS], "ground_truth_defects", name="collect_defects"),
+            Node(
+                collect_defects, [f"defects_{fmt}" for fmt in EXPORTS], "ground_truth_defects", name="collect_defects"
+            ),
             Node(
                 summarise_world,
-                ["ground_truth_users", "ground_truth_posts", "world_comments", "ground_truth_defects",
-                 "params:sample_world"],  # fmt: skip
+                [
+                    "ground_truth_users",
+                    "ground_truth_posts",
+                    "world_comments",
+                    "ground_truth_defects",
+                    "params:sample_world",
+                ],  # fmt: skip
                 "sample_world_summary",
                 name="summarise_world",
             ),
