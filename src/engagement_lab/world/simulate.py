@@ -193,9 +193,10 @@ def make_posts(config: WorldConfig, rngs: dict[str, np.random.Generator], taxono
 
     defect_kind = _plan_defects(config, rngs["defects"], n)
     observed = pd.Timestamp(config.observed_at, tz="UTC").value // 10**9
-    posted = _unique_per_user(user_id, _draw_times(config, rng, n))
+    posted = _draw_times(config, rng, n)
     zero_days = defect_kind == "zero_days"
     posted[zero_days] = observed - rng.integers(3600, DAY, zero_days.sum())
+    posted = _unique_per_user(user_id, posted)
     days = (observed - posted) // DAY
 
     # Popularity: the planted sum of components (label units) plus noise.
