@@ -27,9 +27,8 @@ def run_preset(preset: str) -> tuple[float, float, int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         shutil.copy(PROJECT / "pyproject.toml", root)
-        for folder in ("conf", "src"):
-            shutil.copytree(PROJECT / folder, root / folder, ignore=shutil.ignore_patterns("local", "__pycache__"))
-        (root / "conf/local").mkdir()
+        shutil.copytree(PROJECT / "conf", root / "conf")
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
         env = {
             **os.environ,
             "DO_NOT_TRACK": "true",

@@ -16,13 +16,17 @@ from tests.conftest import PROJECT
 KEDRO = str(Path(sys.executable).parent / "kedro")
 
 
+def ignore_local_conf(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if n != ".gitkeep"] if Path(folder).name == "local" else []
+
+
 @pytest.fixture(scope="module")
 def project_copy(tmp_path_factory) -> Path:
     """pyproject.toml and conf/ in a temp folder: a run there writes its own data/ and mlflow.db."""
     root = tmp_path_factory.mktemp("project")
     shutil.copy(PROJECT / "pyproject.toml", root)
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf/local").mkdir()
+    # conf/ as a fresh clone has it: conf/local holds only its .gitkeep.
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=ignore_local_conf)
     shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return root
 
