@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
+from kedro_datasets.partitions import PartitionedDataset
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 
 
@@ -43,3 +44,36 @@ class BytesDataset(AbstractDataset[bytes, bytes]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "protocol": self._protocol}
+
+
+class RawFolder(dict):
+    """``{relative path: loader}`` for the files of one raw folder, plus where it lives."""
+
+    def __init__(self, root: str, loaders: dict[str, Any]) -> None:
+        super().__init__(loaders)
+        self.root = root
+
+    def path(self, key: str) -> str:
+        return f"{self.root.rstrip('/')}/{key}"
+
+
+class RawFolderDataset(PartitionedDataset):
+    """A whole raw export folder, one :class:`BytesDataset` per file, loaded lazily.
+
+    Loading a folder that does not exist gives an empty :class:`RawFolder` instead of an
+    error, so a source that is not selected need not be on disk; the ingestion node
+    says clearly when a *selected* source is empty.
+    """
+
+    def __init__(self, *, path: str, overwrite: bool = False, **kwargs: Any) -> None:
+        super().__init__(path=path, dataset=BytesDataset, overwrite=overwrite, **kwargs)
+
+    def load(self) -> RawFolder:
+        if not self._filesystem.exists(self._normalized_path):
+            return RawFolder(self._path, {})
+        try:
+            return RawFolder(self._path, super().load())
+        except DatasetError as error:  # PartitionedDataset raises on an empty folder
+            if "No partitions found" in str(error):
+                return RawFolder(self._path, {})
+            raise

@@ -31,6 +31,9 @@ def test_smpd_numbers_are_strings_and_user_json_is_column_oriented(tiny_world):
     temporal = read_json(raw / SMPD_JSON / "train_temporalspatial_information.json")
     assert len(temporal) == n_rows
     assert all(isinstance(r["Postdate"], str) and r["Postdate"].isdigit() for r in temporal)
+    posted = catalog.load("ground_truth_posts")["posted_at"]
+    written = pd.to_datetime([int(r["Postdate"]) for r in temporal[: len(posted)]], unit="s", utc=True)
+    assert (written == posted.dt.floor("s")).all()
     assert {r["Latitude"] for r in temporal} == {"0"}  # "0" is SMPD's "no geotag" sentinel
     users = read_json(raw / SMPD_JSON / "train_user_data.json")
     assert isinstance(users, dict) and set(users["Pid"]) == {str(i) for i in range(n_rows)}
@@ -85,6 +88,8 @@ def test_pixelrec_counts_are_floats_as_text(tiny_world):
     interactions = pd.read_csv(raw / "pixelrec/interactions.csv")
     assert list(interactions.columns) == ["item_id", "user_id", "timestamp"]
     assert set(interactions["item_id"]) <= set(posts.index)
+    after = pd.to_datetime(interactions["timestamp"], unit="s", utc=True) > posts.loc[interactions["item_id"], "posted_at"].to_numpy()
+    assert after.all()
 
 
 def test_instaloader_metadata_is_xz_json(tiny_world):

@@ -38,6 +38,11 @@ def _finish(files: dict[str, str | bytes]) -> Files:
     return out
 
 
+def unix_seconds(times: pd.Series) -> pd.Series:
+    """Unix seconds, whatever the resolution pandas chose for the datetimes."""
+    return times.dt.as_unit("s").astype("int64")
+
+
 def _csv(header: list[str], rows: Iterable[list]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -95,7 +100,7 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
     _note(defects, "smpd", posts, "non_utf8", record, "Title")
     text = [{"Pid": p, "Uid": u, "Title": t, "Mediatype": "photo", "Alltags": " ".join(tags)}
             for p, u, t, tags in zip(pid, uid, titles, posts["tags"], strict=True)]  # fmt: skip
-    postdate = (posts["posted_at"].astype("int64") // 10**9).astype(str)
+    postdate = unix_seconds(posts["posted_at"]).astype(str)
     temporal = [{"Pid": p, "Uid": u, "Postdate": d, "Latitude": "0", "Longitude": "0", "Geoaccuracy": "0"}
                 for p, u, d in zip(pid, uid, postdate, strict=True)]  # fmt: skip
 
@@ -197,7 +202,7 @@ def write_pixelrec(world: World, images: dict[int, bytes]) -> tuple[Files, list[
     base = world.posts
     n_inter = np.minimum(base["views"].to_numpy(), world.config.interactions_per_item)
     idx = np.repeat(np.arange(len(base)), n_inter)
-    stamp = (base["posted_at"].astype("int64").to_numpy()[idx] // 10**9) + rng.integers(60, 30 * 86_400, len(idx))
+    stamp = unix_seconds(base["posted_at"]).to_numpy()[idx] + rng.integers(60, 30 * 86_400, len(idx))
     viewers = rng.integers(0, world.config.n_users, len(idx))
     interactions = _csv(
         ["item_id", "user_id", "timestamp"], zip(base["pixelrec_item_id"].to_numpy()[idx], viewers, stamp, strict=True)

@@ -1,0 +1,191 @@
+"""SMPD (Flickr, SMP Challenge 2019-2023 and the 2020 names) → canonical tables.
+
+Post files are JSON arrays aligned by row index; numbers arrive as strings; user data
+is per post, row- or column-oriented; ``user_additional.txt`` adds profile counts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from engagement_lab.datasets import RawFolder
+from engagement_lab.ingestion.common import (
+    IngestionError,
+    Ingested,
+    Issues,
+    conform,
+    count_image_files,
+    decode,
+    empty,
+    inspect_images,
+    parse_numbers,
+    reject_duplicates,
+    repair_records,
+    source_id,
+)
+
+logger = logging.getLogger(__name__)
+ROOTS = ("train_allmetadata_json", "train_all_json")
+POST_FILES = ("train_category.json", "train_text.json", "train_temporalspatial_information.json",
+              "train_additional_information.json", "train_user_data.json")  # fmt: skip
+USER_ADDITIONAL = {
+    "totalViews": "total_views", "totalTags": "total_tags", "totalGeotagged": "total_geotagged",
+    "totalFaves": "total_faves", "totalInGroup": "total_in_group", "photoCount": "photo_count_all",
+    "followerCount": "followers", "followingCount": "following",
+}  # fmt: skip
+
+
+def _json_table(folder: RawFolder, key: str, issues: Issues) -> pd.DataFrame:
+    """A JSON array of records, or a column-oriented object, as a frame of strings."""
+    try:
+        obj = json.loads(decode(folder[key]()))
+    except json.JSONDecodeError as error:
+        raise IngestionError(f"smpd: {key} is not valid JSON ({error})") from error
+    if isinstance(obj, dict):  # column-oriented: {"col": {"0": v, ...}}
+        columns = list(obj)
+        index = sorted(obj[columns[0]], key=int) if columns else []
+        obj = [{c: obj[c].get(i) for c in columns} for i in index]
+    repair_records(obj, issues, "posts" if "user_data" not in key else "users", key, "Pid")
+    return pd.DataFrame.from_records(obj).astype("string")
+
+
+def _floats(text: pd.Series) -> pd.Series:
+    """'0.1,0.2,...' → list of floats; SMPD writes a missing description as a lone newline."""
+    return text.map(lambda s: None if pd.isna(s) or not s.strip() else [float(x) for x in s.split(",")])
+
+
+def read_smpd(folder: RawFolder, params: dict) -> Ingested:
+    """Read one SMPD training folder."""
+    issues = Issues("smpd")
+    root = next((r for r in ROOTS if f"{r}/train_category.json" in folder), None)
+    if root is None:
+        raise IngestionError(f"smpd: no {ROOTS[0]}/train_category.json (or {ROOTS[1]}/…) under {folder.root}")
+    frames = {name: _json_table(folder, f"{root}/{name}", issues) for name in POST_FILES}
+    labels = decode(folder["train_label.txt"]()).split("\n") if "train_label.txt" in folder else None
+    paths = decode(folder["train_img_filepath.txt"]()).split("\n") if "train_img_filepath.txt" in folder else None
+    n = len(frames["train_category.json"])
+    for extra in (labels, paths):
+        if extra is not None and extra and extra[-1] == "":
+            extra.pop()
+    lengths = {name: len(f) for name, f in frames.items()} | {"train_label.txt": len(labels or [None] * n)}
+    if len(set(lengths.values())) != 1:
+        raise IngestionError(f"smpd: files are aligned by row but have different lengths: {lengths}")
+
+    posts = pd.concat(
+        [frames["train_category.json"][["Pid", "Uid", "Category", "Subcategory", "Concept"]],
+         frames["train_text.json"][["Title", "Alltags"]],
+         frames["train_temporalspatial_information.json"][["Postdate"]],
+         frames["train_additional_information.json"][["Pathalias"]]],
+        axis=1,
+    )  # fmt: skip
+    file = f"{root}/train_*.json"
+    record = "row " + pd.Series(np.arange(n), dtype="string") + " Pid=" + posts["Pid"].fillna("")
+    posts["title"] = posts["Title"]
+    posts["tags"] = posts["Alltags"].map(lambda s: s.split() if isinstance(s, str) else [], na_action=None)
+
+    # Posts that cannot be placed in time or attributed are rejected.
+    postdate = pd.to_numeric(posts["Postdate"], errors="coerce")
+    no_time = postdate.isna() | (postdate <= 0)
+    issues.add_many("posts", f"{root}/train_temporalspatial_information.json", record[no_time], "Postdate",
+                    "Postdate is not a unix timestamp", values=posts.loc[no_time, "Postdate"])  # fmt: skip
+    no_id = posts["Pid"].isna() | posts["Uid"].isna()
+    issues.add_many("posts", file, record[no_id & ~no_time], "Pid/Uid", "post without Pid or Uid")
+    posts["posted_at"] = pd.to_datetime(postdate, unit="s", utc=True)
+    observed = pd.Timestamp(params["smpd_observed_at"], tz="UTC")
+    posts["observed_at"] = observed
+
+    # The label: log2(views/days)+1 needs a finite value and at least one day online.
+    label_text = pd.Series(labels if labels is not None else [pd.NA] * n, dtype="string")
+    no_label = label_text.fillna("").str.strip() == ""
+    issues.add_many("posts", "train_label.txt", record[no_label], "label", "label missing", "repaired")
+    label = parse_numbers(label_text, record, issues, "posts", "train_label.txt", "label", integer=False,
+                          non_negative=False)  # fmt: skip
+    days = (observed - posts["posted_at"]).dt.days
+    zero_days = (days <= 0) & ~no_time
+    issues.add_many("posts", f"{root}/train_temporalspatial_information.json", record[zero_days], "Postdate",
+                    "zero days since posting: label log2(views/days)+1 undefined, set missing", "repaired",
+                    posts.loc[zero_days, "Postdate"])  # fmt: skip
+    infinite = label.notna() & ~np.isfinite(label.astype(float).fillna(0)) & ~zero_days
+    issues.add_many("posts", "train_label.txt", record[infinite], "label", "label not finite, set missing",
+                    "repaired", label_text[infinite])  # fmt: skip
+    posts["popularity_label"] = label.mask(zero_days | infinite)
+    keep = ~(no_time | no_id)
+    posts, record = posts[keep], record[keep]
+    posts = reject_duplicates(posts, "Pid", record, issues, "posts", file)
+    record = record.loc[posts.index]
+
+    posts["native_id"] = posts["Pid"]
+    posts["post_id"] = source_id("smpd", posts["Pid"])
+    posts["user_id"] = source_id("smpd", posts["Uid"])
+    posts = posts.rename(columns={"Category": "category", "Subcategory": "subcategory", "Concept": "concept"})
+    posts["source"] = "smpd"
+
+    path_keys = pd.Series(paths if paths is not None else [pd.NA] * n, dtype="string").loc[posts.index]
+    refs = pd.DataFrame({"post_id": posts["post_id"], "key": path_keys})
+    images, posts["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"])
+    records_in = {"posts": n, "images": count_image_files(folder, "train/")}
+
+    users, records_in["users"], users_kept = _users(frames["train_user_data.json"], posts, folder, issues, root)
+    logger.info("smpd: %d posts, %d users, %d images", len(posts), len(users), len(images))
+    return Ingested(
+        {"posts": conform(posts, "posts"), "users": users, "comments": empty("comments"), "images": images,
+         "interactions": empty("interactions")},
+        issues.frame(),
+        records_in,
+        {"users": users_kept},
+    )  # fmt: skip
+
+
+def _users(per_post: pd.DataFrame, posts: pd.DataFrame, folder: RawFolder, issues: Issues,
+           root: str) -> tuple[pd.DataFrame, int, int]:  # fmt: skip
+    """One row per Uid from the per-post user data, joined with user_additional.txt.
+
+    Returns the users, the user_additional.txt rows read and the rows joined to a user."""
+    file = f"{root}/train_user_data.json"
+    per_post = per_post.loc[posts.index]  # rejected posts' user rows go with them
+    record = "Pid=" + per_post["Pid"].fillna("")
+    u = pd.DataFrame({"Uid": per_post["Uid"]})
+    for col, out in [("photo_count", "photo_count"), ("timezone_offset", "timezone_offset")]:
+        u[out] = parse_numbers(per_post[col], record, issues, "users", file, col, non_negative=col != "timezone_offset")
+    for col, out in [("ispro", "is_pro"), ("canbuypro", "can_buy_pro")]:
+        flag = parse_numbers(per_post[col], record, issues, "users", file, col)
+        u[out] = flag.map({1: True, 0: False}, na_action="ignore").astype("boolean")
+    for col in ("photo_firstdate", "photo_firstdatetaken"):
+        seconds = parse_numbers(per_post[col], record, issues, "users", file, col, non_negative=False)
+        u[col] = pd.to_datetime(seconds.astype("Float64").mask(seconds <= 0), unit="s", utc=True)
+    u["timezone_id"] = per_post["timezone_timezone_id"].mask(per_post["timezone_timezone_id"].isin(["None", ""]))
+    u["user_description"] = _floats(per_post["user_description"])
+    u["location_description"] = _floats(per_post["location_description"])
+    u["username"] = posts["Pathalias"]
+    # A user's fields repeat on each of their posts: take the first value that is present.
+    users = u.groupby("Uid", sort=True).first().reset_index()
+
+    n_additional = n_joined = 0
+    if "user_additional.txt" in folder:
+        extra = pd.read_csv(io.StringIO(decode(folder["user_additional.txt"]())), sep=r"\s+", dtype="string")
+        n_additional = len(extra)
+        missing = set(USER_ADDITIONAL) - set(extra.columns)
+        if missing or "Pathalias" not in extra:
+            raise IngestionError(f"smpd: user_additional.txt lacks columns {sorted(missing | {'Pathalias'} - set(extra))}")
+        extra_record = "Pathalias=" + extra["Pathalias"].fillna("")
+        extra = reject_duplicates(extra, "Pathalias", extra_record, issues, "users", "user_additional.txt")
+        extra_record = extra_record.loc[extra.index]
+        for col, out in USER_ADDITIONAL.items():
+            extra[out] = parse_numbers(extra[col], extra_record, issues, "users", "user_additional.txt", col)
+        unknown = ~extra["Pathalias"].isin(users["username"])
+        issues.add_many("users", "user_additional.txt", extra_record[unknown], "Pathalias",
+                        "profile of a user with no post")  # fmt: skip
+        n_joined = int((~unknown).sum())
+        users = users.merge(extra[["Pathalias", *USER_ADDITIONAL.values()]], left_on="username",
+                            right_on="Pathalias", how="left").drop(columns="Pathalias")  # fmt: skip
+        # photoCount (all photos) is the better count where the per-post one is missing.
+        users["photo_count"] = users["photo_count"].fillna(users.pop("photo_count_all"))
+    users["native_id"] = users["Uid"]
+    users["user_id"] = source_id("smpd", users["Uid"])
+    users["source"] = "smpd"
+    return conform(users, "users"), n_additional, n_joined
