@@ -94,6 +94,7 @@ class Ingested:
     """One source's canonical tables and issues, with the reconciliation of its raw records:
     per table, ``records_in[t] == records_kept[t] + rejected issues of t``."""
 
+    source: str
     tables: dict[str, pd.DataFrame]
     issues: pd.DataFrame
     records_in: dict[str, int]
@@ -149,9 +150,12 @@ def parse_numbers(values: pd.Series, records: pd.Series, issues: Issues, table: 
     sentinel = text.isna() | text.isin(SENTINELS)
     number = pd.to_numeric(text.mask(sentinel), errors="coerce")
     garbage = number.isna() & ~sentinel
-    logged = sentinel & values.notna() & ~values.astype("string").isin(["", "\n"])
-    if logged.any():
-        issues.add_many(table, file, records[logged], field_, "sentinel read as missing", "repaired", values[logged])
+    blank = text.isna() | (text == "")
+    if (sentinel & ~blank).any():
+        named = sentinel & ~blank
+        issues.add_many(table, file, records[named], field_, "sentinel read as missing", "repaired", values[named])
+    if blank.any():
+        issues.add_many(table, file, records[blank], field_, "value missing", "repaired")
     if garbage.any():
         issues.add_many(table, file, records[garbage], field_, "not a number, read as missing", "repaired", values[garbage])
     if non_negative:

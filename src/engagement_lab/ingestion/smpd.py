@@ -101,8 +101,6 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
 
     # The label: log2(views/days)+1 needs a finite value and at least one day online.
     label_text = pd.Series(labels if labels is not None else [pd.NA] * n, dtype="string")
-    no_label = label_text.fillna("").str.strip() == ""
-    issues.add_many("posts", "train_label.txt", record[no_label], "label", "label missing", "repaired")
     label = parse_numbers(label_text, record, issues, "posts", "train_label.txt", "label", integer=False,
                           non_negative=False)  # fmt: skip
     days = (observed - posts["posted_at"]).dt.days
@@ -133,6 +131,7 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
     users, records_in["users"], users_kept = _users(frames["train_user_data.json"], posts, folder, issues, root)
     logger.info("smpd: %d posts, %d users, %d images", len(posts), len(users), len(images))
     return Ingested(
+        issues.source,
         {"posts": conform(posts, "posts"), "users": users, "comments": empty("comments"), "images": images,
          "interactions": empty("interactions")},
         issues.frame(),

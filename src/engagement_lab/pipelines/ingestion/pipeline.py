@@ -1,0 +1,30 @@
+"""The ``ingestion`` pipeline: one namespaced reader per raw format, then combine.
+
+Each source is the same one-node template under its own namespace (``smpd.ingest_smpd``,
+...), reading ``raw_<source>``; ``ingestion.sources`` chooses which are read.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import READERS, TABLES, combine_sources, make_reader, reconciliation_metrics
+
+
+def source_pipeline(source: str) -> Pipeline:
+    template = Pipeline([Node(make_reader(source), ["raw", "params:ingestion"], "ingested", name=f"ingest_{source}")])
+    return Pipeline(template, namespace=source, inputs={"raw": f"raw_{source}"}, parameters={"params:ingestion"})
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    readers = sum((source_pipeline(s) for s in READERS), Pipeline([]))
+    combine = Pipeline(
+        [
+            Node(
+                combine_sources,
+                [*(f"{s}.ingested" for s in READERS), "params:ingestion"],
+                [*TABLES, "quarantine", "ingestion_reconciliation"],
+                name="combine_sources",
+            ),
+            Node(reconciliation_metrics, "ingestion_reconciliation", "ingestion_metrics", name="reconciliation_metrics"),
+        ]
+    )
+    return readers + combine
