@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,18 +12,32 @@ import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from engagement_lab.pipelines.ingestion import create_pipeline as ingestion_pipeline
 from engagement_lab.pipelines.sample_world import create_pipeline
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Catalog entries that log to MLflow need a tracking store: a throw-away SQLite one.
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlflow-tests-')}/mlflow.db")
 FORMATS = ["smpd", "pixelrec", "crowdtangle", "instaloader"]
 
 
-def world_params(**overrides) -> dict:
-    """The ``sample_world`` parameters exactly as conf/base has them, with overrides."""
-    params = yaml.safe_load((PROJECT / "conf/base/parameters_sample_world.yml").read_text())["sample_world"]
+def base_params(name: str, **overrides) -> dict:
+    """The ``name`` parameters exactly as conf/base has them, with overrides."""
+    params = yaml.safe_load((PROJECT / f"conf/base/parameters_{name}.yml").read_text())[name]
     params = copy.deepcopy(params)
     params.update(overrides)
     return params
+
+
+def world_params(**overrides) -> dict:
+    return base_params("sample_world", **overrides)
+
+
+def run_ingestion(catalog: DataCatalog, **overrides) -> DataCatalog:
+    """Run the ingestion pipeline on a catalog that already holds a written world."""
+    catalog["params:ingestion"] = base_params("ingestion", **overrides)
+    SequentialRunner().run(ingestion_pipeline(), catalog)
+    return catalog
 
 
 def project_catalog(root: Path) -> DataCatalog:
@@ -46,3 +62,10 @@ def tiny_world(tmp_path_factory) -> tuple[Path, DataCatalog]:
     root = tmp_path_factory.mktemp("tiny_world")
     catalog = run_sample_world(root, world_params(preset="tiny", defect_share=0.02))
     return root / "data/01_raw/sample_world", catalog
+
+
+@pytest.fixture(scope="session")
+def tiny_ingested(tiny_world):
+    """The tiny world with every defect, ingested from all four formats."""
+    _, catalog = tiny_world
+    return run_ingestion(catalog)

@@ -6,8 +6,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
-from kedro_datasets.partitions import PartitionedDataset
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
+from kedro_datasets.partitions import PartitionedDataset
 
 
 class BytesDataset(AbstractDataset[bytes, bytes]):

@@ -88,7 +88,10 @@ def test_pixelrec_counts_are_floats_as_text(tiny_world):
     interactions = pd.read_csv(raw / "pixelrec/interactions.csv")
     assert list(interactions.columns) == ["item_id", "user_id", "timestamp"]
     assert set(interactions["item_id"]) <= set(posts.index)
-    after = pd.to_datetime(interactions["timestamp"], unit="s", utc=True) > posts.loc[interactions["item_id"], "posted_at"].to_numpy()
+    after = (
+        pd.to_datetime(interactions["timestamp"], unit="s", utc=True)
+        > posts.loc[interactions["item_id"], "posted_at"].to_numpy()
+    )
     assert after.all()
 
 

@@ -157,7 +157,9 @@ def parse_numbers(values: pd.Series, records: pd.Series, issues: Issues, table: 
     if blank.any():
         issues.add_many(table, file, records[blank], field_, "value missing", "repaired")
     if garbage.any():
-        issues.add_many(table, file, records[garbage], field_, "not a number, read as missing", "repaired", values[garbage])
+        issues.add_many(
+            table, file, records[garbage], field_, "not a number, read as missing", "repaired", values[garbage]
+        )
     if non_negative:
         negative = number < 0
         if negative.any():
@@ -206,7 +208,9 @@ def inspect_images(refs: pd.DataFrame, folder: RawFolder, issues: Issues, min_si
             issues.add("images", key, str(post_id), "image", "image does not decode", value=error)
             continue
         if min(width, height) < min_side:
-            issues.add("images", key, str(post_id), "image", f"image smaller than {min_side} px", value=f"{width}x{height}")
+            issues.add(
+                "images", key, str(post_id), "image", f"image smaller than {min_side} px", value=f"{width}x{height}"
+            )
             continue
         rows.append(dict(post_id=post_id, source=issues.source, path=folder.path(key), width=width, height=height,
                          sha1=hashlib.sha1(data).hexdigest(), decodable=True))  # fmt: skip

@@ -15,8 +15,8 @@ import pandas as pd
 
 from engagement_lab.datasets import RawFolder
 from engagement_lab.ingestion.common import (
-    IngestionError,
     Ingested,
+    IngestionError,
     Issues,
     conform,
     count_image_files,
@@ -170,7 +170,9 @@ def _users(per_post: pd.DataFrame, posts: pd.DataFrame, folder: RawFolder, issue
         n_additional = len(extra)
         missing = set(USER_ADDITIONAL) - set(extra.columns)
         if missing or "Pathalias" not in extra:
-            raise IngestionError(f"smpd: user_additional.txt lacks columns {sorted(missing | {'Pathalias'} - set(extra))}")
+            raise IngestionError(
+                f"smpd: user_additional.txt lacks columns {sorted(missing | {'Pathalias'} - set(extra))}"
+            )
         extra_record = "Pathalias=" + extra["Pathalias"].fillna("")
         extra = reject_duplicates(extra, "Pathalias", extra_record, issues, "users", "user_additional.txt")
         extra_record = extra_record.loc[extra.index]

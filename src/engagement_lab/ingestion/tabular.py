@@ -11,8 +11,8 @@ import pandas as pd
 
 from engagement_lab.datasets import RawFolder
 from engagement_lab.ingestion.common import (
-    IngestionError,
     Ingested,
+    IngestionError,
     Issues,
     conform,
     count_image_files,
@@ -63,7 +63,9 @@ def read_pixelrec(folder: RawFolder, params: dict) -> Ingested:
     """PixelRec: item_info.csv (counts as float text, NaN), interactions.csv, cover/<item_id>.jpg."""
     issues = Issues("pixelrec")
     key = _find(folder, "item_info.csv")
-    items = read_csv(folder, key, issues, "posts", "item_id", ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"])
+    items = read_csv(
+        folder, key, issues, "posts", "item_id", ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"]
+    )
     n_items = len(items)
     record = "item_id=" + items["item_id"].fillna("")
     no_id = items["item_id"].isna() | (items["item_id"].str.strip() == "")

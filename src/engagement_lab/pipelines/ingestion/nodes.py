@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from engagement_lab.datasets import RawFolder
-from engagement_lab.ingestion.common import SCHEMA, IngestionError, Ingested, Issues, conform, empty
+from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty
 from engagement_lab.ingestion.instaloader import read_instaloader
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
@@ -63,8 +63,10 @@ def _reject_posts_from_the_future(part: Ingested) -> Ingested:
 
 def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame, issues: Issues) -> pd.DataFrame:
     """Every post's user exists: a post whose user has no profile record gets a minimal user row."""
-    orphan = posts["user_id"].notna() & posts["source"].isin(users["source"].unique()) & ~posts["user_id"].isin(
-        users["user_id"]
+    orphan = (
+        posts["user_id"].notna()
+        & posts["source"].isin(users["source"].unique())
+        & ~posts["user_id"].isin(users["user_id"])
     )
     if not orphan.any():
         return users
@@ -79,7 +81,13 @@ def reconcile(parts: list[Ingested], quarantine: pd.DataFrame) -> pd.DataFrame:
     """Per source and table: records in, canonical rows kept, rejected records, and whether they add up."""
     rejected = quarantine[quarantine["action"] == "rejected"].groupby(["source", "table"]).size()
     rows = [
-        dict(source=p.source, table=t, records_in=n, canonical=p.records_kept[t], rejected=int(rejected.get((p.source, t), 0)))
+        dict(
+            source=p.source,
+            table=t,
+            records_in=n,
+            canonical=p.records_kept[t],
+            rejected=int(rejected.get((p.source, t), 0)),
+        )
         for p in parts
         for t, n in p.records_in.items()
     ]

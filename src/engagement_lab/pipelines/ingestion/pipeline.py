@@ -11,7 +11,13 @@ from .nodes import READERS, TABLES, combine_sources, make_reader, reconciliation
 
 def source_pipeline(source: str) -> Pipeline:
     template = Pipeline([Node(make_reader(source), ["raw", "params:ingestion"], "ingested", name=f"ingest_{source}")])
-    return Pipeline(template, namespace=source, inputs={"raw": f"raw_{source}"}, parameters={"params:ingestion"})
+    return Pipeline(
+        template,
+        namespace=source,
+        inputs={"raw": f"raw_{source}"},
+        outputs={"ingested": f"ingested_{source}"},
+        parameters={"params:ingestion"},
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,11 +26,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 combine_sources,
-                [*(f"{s}.ingested" for s in READERS), "params:ingestion"],
+                [*(f"ingested_{s}" for s in READERS), "params:ingestion"],
                 [*TABLES, "quarantine", "ingestion_reconciliation"],
                 name="combine_sources",
             ),
-            Node(reconciliation_metrics, "ingestion_reconciliation", "ingestion_metrics", name="reconciliation_metrics"),
+            Node(
+                reconciliation_metrics, "ingestion_reconciliation", "ingestion_metrics", name="reconciliation_metrics"
+            ),
         ]
     )
     return readers + combine
