@@ -6,7 +6,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
+import pandas as pd
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
+from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.partitions import PartitionedDataset
 
 
@@ -77,3 +79,17 @@ class RawFolderDataset(PartitionedDataset):
             if "No partitions found" in str(error):
                 return RawFolder(self._path, {})
             raise
+
+
+class CacheParquetDataset(ParquetDataset):
+    """A parquet table used as a cache: loading it before it exists gives an empty table
+    with the declared ``columns``, so the first run and later runs take the same path."""
+
+    def __init__(self, *, filepath: str, columns: list[str], **kwargs: Any) -> None:
+        super().__init__(filepath=filepath, **kwargs)
+        self._columns = columns
+
+    def load(self) -> pd.DataFrame:
+        if not self._exists():
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in self._columns})
+        return super().load()

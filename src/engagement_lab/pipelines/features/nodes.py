@@ -1,0 +1,77 @@
+"""Nodes of the ``features`` pipeline: frozen image and text embeddings, cached by content hash.
+
+A re-run embeds only images (by SHA-1 of their bytes) and texts (by SHA-1 of the text)
+that the cache does not hold yet; the same picture in four formats is embedded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engagement_lab.features.encoders import embed_image_files, embed_texts
+
+logger = logging.getLogger(__name__)
+
+
+def build_post_texts(posts: pd.DataFrame) -> pd.DataFrame:
+    """One text per post (title, caption and tags, as present) and its content hash."""
+    parts = [
+        posts["title"].fillna(""),
+        posts["caption"].fillna(""),
+        posts["tags"].map(lambda t: "" if t is None else " ".join(t)),
+    ]
+    text = (parts[0] + " " + parts[1] + " " + parts[2]).str.split().str.join(" ").fillna("")
+    return pd.DataFrame(
+        {"post_id": posts["post_id"], "text": text,
+         "text_sha1": text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest())}
+    )  # fmt: skip
+
+
+def _update_cache(keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str,
+                  embed) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
+    """Embed the keys the cache lacks; return the rows for exactly ``keys`` and the counts."""
+    wanted = pd.DataFrame({key: keys, "input": inputs}).drop_duplicates(key)
+    cached = cache[cache[key].isin(wanted[key])]
+    todo = wanted[~wanted[key].isin(cached[key])]
+    vectors = embed(todo["input"].tolist())
+    fresh = pd.DataFrame({key: todo[key].to_numpy(), "embedding": list(vectors)})
+    table = pd.concat([cached[[key, "embedding"]], fresh], ignore_index=True).sort_values(key, ignore_index=True)
+    table["embedding"] = table["embedding"].map(lambda v: np.asarray(v, dtype=np.float32))
+    stats = {"embedded": float(len(todo)), "from_cache": float(len(cached)), "total": float(len(table))}
+    logger.info("%s: %d embedded, %d from cache", key, len(todo), len(cached))
+    return table, stats
+
+
+def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
+    """EfficientNet-lite0 features (1280-d) per distinct image content (sha1)."""
+
+    def embed(paths: list[str]) -> np.ndarray:
+        return embed_image_files(paths, device=params["device"], batch_size=params["image_batch_size"],
+                                 num_workers=params["num_workers"], image_size=params["image_size"])  # fmt: skip
+
+    return _update_cache(images["sha1"], images["path"], cache, "sha1", embed)
+
+
+def embed_post_texts(
+    post_texts: pd.DataFrame, cache: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, dict]:
+    """MiniLM sentence embeddings (384-d) per distinct post text (text_sha1)."""
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"])
+
+    return _update_cache(post_texts["text_sha1"], post_texts["text"], cache, "text_sha1", embed)
+
+
+def feature_metrics(image_stats: dict, text_stats: dict) -> dict[str, dict[str, float]]:
+    """Cache hits and misses as MLflow metrics (the catalog adds ``features.``)."""
+    return {
+        f"{kind}.{name}": {"value": value, "step": 0}
+        for kind, stats in (("images", image_stats), ("texts", text_stats))
+        for name, value in stats.items()
+    }

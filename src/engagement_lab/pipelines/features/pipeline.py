@@ -1,0 +1,31 @@
+"""The ``features`` pipeline: frozen image and text embeddings of the canonical tables."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import build_post_texts, embed_images, embed_post_texts, feature_metrics
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(build_post_texts, "posts", "post_texts", name="build_post_texts"),
+            Node(
+                embed_images,
+                ["images", "image_embedding_cache", "params:features"],
+                ["image_embeddings", "image_feature_stats"],
+                name="embed_images",
+            ),  # fmt: skip
+            Node(
+                embed_post_texts,
+                ["post_texts", "text_embedding_cache", "params:features"],
+                ["text_embeddings", "text_feature_stats"],
+                name="embed_post_texts",
+            ),  # fmt: skip
+            Node(
+                feature_metrics,
+                ["image_feature_stats", "text_feature_stats"],
+                "feature_metrics",
+                name="feature_metrics",
+            ),  # fmt: skip
+        ]
+    )

@@ -1,0 +1,80 @@
+"""Frozen embeddings: shapes, content-hash cache, device errors, and signal a linear probe finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.runner import SequentialRunner
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, pick_device
+from engagement_lab.pipelines.features import create_pipeline
+from engagement_lab.pipelines.features.nodes import build_post_texts, embed_post_texts
+from tests.conftest import base_params
+
+FAST = {"image_size": 96, "device": "cpu"}  # smaller inputs keep the suite fast on 2 cores
+
+
+@pytest.fixture(scope="module")
+def featured(tiny_ingested):
+    catalog = tiny_ingested
+    catalog["params:features"] = base_params("features", **FAST)
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_one_embedding_per_distinct_image_and_text(featured):
+    images = featured.load("images")
+    table = featured.load("image_embeddings")
+    assert len(table) == images["sha1"].nunique() == 384  # the same picture in four formats, embedded once
+    vectors = np.stack(table["embedding"])
+    assert vectors.shape == (384, IMAGE_DIM) and np.isfinite(vectors).all() and vectors.std() > 0
+    texts = featured.load("text_embeddings")
+    text_vectors = np.stack(texts["embedding"])
+    assert text_vectors.shape[1] == TEXT_DIM
+    assert np.allclose(np.linalg.norm(text_vectors, axis=1), 1.0, atol=1e-4)
+    assert len(texts) == featured.load("post_texts")["text_sha1"].nunique()
+
+
+def test_a_rerun_embeds_only_what_changed(featured):
+    post_texts = featured.load("post_texts")
+    cache = featured.load("text_embeddings")
+    params = base_params("features", **FAST)
+    _, stats = embed_post_texts(post_texts, cache, params)
+    assert stats["embedded"] == 0 and stats["from_cache"] == len(cache)
+    changed = post_texts.copy()
+    changed.loc[0, "text"] = "a brand new caption"
+    changed = build_post_texts(
+        pd.DataFrame({"post_id": changed["post_id"], "title": changed["text"], "caption": None, "tags": None})
+    )
+    table, stats = embed_post_texts(changed, cache, params)
+    assert stats["embedded"] == 1 and stats["from_cache"] == len(table) - 1
+    # A cached vector is the vector the encoder gives now: the cache is exact.
+    again, _ = embed_post_texts(changed.iloc[:5], cache.iloc[0:0], params)
+    merged = again.merge(table, on="text_sha1")
+    assert np.allclose(np.stack(merged["embedding_x"]), np.stack(merged["embedding_y"]), atol=1e-5)
+
+
+def test_image_embeddings_carry_the_planted_content(featured):
+    """A linear probe on the frozen ImageNet features recovers emotion and category."""
+    images = featured.load("images")
+    images = images[images["source"] == "pixelrec"]
+    truth = featured.load("ground_truth_posts").assign(native=lambda d: "pixelrec:" + d["pixelrec_item_id"].astype(str))
+    data = images.merge(truth, left_on="post_id", right_on="native").merge(featured.load("image_embeddings"), on="sha1")
+    x = np.stack(data["embedding"])
+    for target, floor in (("emotion", 0.8), ("category_id", 0.6)):
+        accuracy = cross_val_score(LogisticRegression(max_iter=3000), x, data[target], cv=4).mean()
+        chance = data[target].value_counts(normalize=True).max()
+        assert accuracy > max(floor, 2 * chance), (target, accuracy)
+
+
+def test_device_auto_and_a_missing_gpu():
+    assert pick_device("auto").type in ("cpu", "cuda")
+    assert pick_device("cpu").type == "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device 'cuda' requested but CUDA is not available"):
+            pick_device("cuda")
