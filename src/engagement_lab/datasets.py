@@ -58,6 +58,12 @@ class RawFolder(dict):
     def path(self, key: str) -> str:
         return f"{self.root.rstrip('/')}/{key}"
 
+    def open(self, key: str):
+        """A binary file object, for readers that stream instead of loading whole bytes."""
+        if key not in self:
+            raise KeyError(f"{key} is not in {self.root}")
+        return fsspec.open(self.path(key), "rb").open()
+
 
 class RawFolderDataset(PartitionedDataset):
     """A whole raw export folder, one :class:`BytesDataset` per file, loaded lazily.

@@ -114,6 +114,23 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8", errors="surrogateescape")
 
 
+def is_utf8(stream, block: int = 1 << 20) -> bool:
+    """Whether a binary stream is valid UTF-8, read a block at a time (memory stays flat)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while chunk := stream.read(block):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def has_bad_bytes(text: str) -> bool:
+    """Whether decoded text kept some non-UTF-8 bytes (as lone surrogates)."""
+    return _SURROGATE.search(text) is not None
+
+
 def fix_text(value: str) -> str:
     """Decode the non-UTF-8 bytes of a string as latin-1, where such bytes usually come from."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", _LATIN1)
@@ -236,13 +253,24 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
             out[column] = pd.Series(pd.NA if dtype != "object" else None, index=frame.index, dtype="object")
         if dtype == TIME:
             out[column] = pd.to_datetime(out[column], utc=True)
-        elif dtype != "object":
+        elif dtype == "object":
+            # Lists stay Python objects: pandas 3 may infer Arrow list columns from .map, and
+            # those do not read back from parquet with this pyarrow.
+            out[column] = out[column].astype(object)
+        else:
             out[column] = out[column].astype(dtype)
     return out.reset_index(drop=True)
 
 
 def empty(table: str) -> pd.DataFrame:
     return conform(pd.DataFrame(), table)
+
+
+def list_column(values, split, index) -> pd.Series:
+    """A column of Python lists (``split`` of each string; [] where missing), typed object.
+
+    Built directly: ``Series.map`` would give an Arrow list column first, then a costly copy."""
+    return pd.Series([split(v) if isinstance(v, str) else [] for v in values], index=index, dtype=object)
 
 
 def source_id(source: str, native: pd.Series) -> pd.Series:

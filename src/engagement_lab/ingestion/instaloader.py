@@ -20,6 +20,7 @@ from engagement_lab.ingestion.common import (
     decode,
     empty,
     inspect_images,
+    list_column,
     read_text_file,
     reject_duplicates,
     repair_records,
@@ -97,7 +98,7 @@ def read_instaloader(folder: RawFolder, params: dict) -> Ingested:
     # The owner id is in each post; the profile folder name stands in when it is not.
     posts["user_id"] = source_id("instaloader", posts["owner_id"].fillna(posts["profile"]).astype("string"))
     posts["source"] = "instaloader"
-    posts["tags"] = posts["caption"].map(lambda c: re.findall(r"#(\w+)", c) if isinstance(c, str) else [])
+    posts["tags"] = list_column(posts["caption"], lambda c: re.findall(r"#(\w+)", c), posts.index)
     images, posts["image_path"] = inspect_images(posts[["post_id", "key"]], folder, issues, params["min_image_side"])
 
     users = pd.DataFrame(profiles, columns=["native_id", "username", "followers", "following", "is_public", "record"])

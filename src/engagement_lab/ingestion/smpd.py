@@ -10,8 +10,10 @@ import io
 import json
 import logging
 
+import ijson
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from engagement_lab.datasets import RawFolder
 from engagement_lab.ingestion.common import (
@@ -23,6 +25,8 @@ from engagement_lab.ingestion.common import (
     decode,
     empty,
     inspect_images,
+    is_utf8,
+    list_column,
     parse_numbers,
     reject_duplicates,
     repair_records,
@@ -41,17 +45,100 @@ USER_ADDITIONAL = {
 
 
 def _json_table(folder: RawFolder, key: str, issues: Issues) -> pd.DataFrame:
-    """A JSON array of records, or a column-oriented object, as a frame of strings."""
+    """A JSON array of records, or a column-oriented object, as a frame of strings.
+
+    Streamed (ijson): the records are never all in memory as Python dicts, only the
+    columns being built, so memory grows with the table kept, not with the JSON text."""
+    with folder.open(key) as stream:
+        clean = is_utf8(stream)
+    data = None
+    if not clean:  # rare: repair field by field on the parsed records, then stream those
+        records = json.loads(decode(folder[key]()))
+        if isinstance(records, dict):
+            order = sorted(next(iter(records.values()), {}), key=int)
+            records = [{name: values.get(i) for name, values in records.items()} for i in order]
+        repair_records(records, issues, "posts" if "user_data" not in key else "users", key, "Pid")
+        data = json.dumps(records, ensure_ascii=False).encode("utf-8")
+
+    def source():
+        return io.BytesIO(data) if data is not None else folder.open(key)
+
     try:
-        obj = json.loads(decode(folder[key]()))
-    except json.JSONDecodeError as error:
+        with source() as stream:
+            first = next(ijson.parse(stream))[1]
+        columns: dict[str, pd.Series] = {}
+        if first == "start_map":  # column-oriented: {"col": {"0": v, ...}}
+            with source() as stream:
+                columns = _stream_columns(ijson.parse(stream))
+        else:
+            with source() as stream:
+                columns = _stream_records(ijson.items(stream, "item"))
+    except ijson.JSONError as error:
         raise IngestionError(f"smpd: {key} is not valid JSON ({error})") from error
-    if isinstance(obj, dict):  # column-oriented: {"col": {"0": v, ...}}
-        columns = list(obj)
-        index = sorted(obj[columns[0]], key=int) if columns else []
-        obj = [{c: obj[c].get(i) for c in columns} for i in index]
-    repair_records(obj, issues, "posts" if "user_data" not in key else "users", key, "Pid")
-    return pd.DataFrame.from_records(obj).astype("string")
+    return pd.DataFrame(columns)
+
+
+def _stream_records(records, chunk: int = 50_000) -> dict[str, pd.Series]:
+    """Columns of strings from a stream of flat records, flushed to Arrow every ``chunk``
+    records, so that only one chunk is ever held as Python objects. A key missing from a
+    record (or first seen late) is null there."""
+    flushed_parts: dict[str, list[pa.Array]] = {}
+    flushed = 0  # rows already in Arrow
+    lists: dict[str, list] = {}
+    rows = 0  # rows in the current chunk
+
+    def flush() -> None:
+        nonlocal flushed, rows
+        for name in [*flushed_parts, *(k for k in lists if k not in flushed_parts)]:
+            values = lists.get(name, [])
+            values.extend([None] * (rows - len(values)))
+            parts = flushed_parts.setdefault(name, [pa.nulls(flushed, pa.large_string())])
+            parts.append(pa.array(values, pa.large_string()))
+        flushed, rows = flushed + rows, 0
+        lists.clear()
+
+    for record in records:
+        for name, value in record.items():
+            column = lists.get(name)
+            if column is None:
+                column = lists[name] = [None] * rows
+            column.append(value if value is None or isinstance(value, str) else str(value))
+        rows += 1
+        for column in lists.values():
+            if len(column) < rows:
+                column.append(None)
+        if rows == chunk:
+            flush()
+    flush()
+    return {name: pd.Series(pd.array(pa.chunked_array(parts), dtype="string")) for name, parts in flushed_parts.items()}
+
+
+def _stream_columns(events, chunk: int = 50_000) -> dict[str, pd.Series]:
+    """Columns of strings from the parse events of a column-oriented object
+    ``{"col": {"0": v, ...}, ...}``, in Arrow chunks, rows ordered by their integer key."""
+    columns: dict[str, pd.Series] = {}
+    name, keys, values, parts = None, [], [], []
+
+    def finish() -> None:
+        if name is None:
+            return
+        parts.append(pa.array(values, pa.large_string()))
+        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+        columns[name] = pd.Series(pd.array(pa.chunked_array(parts).take(order), dtype="string"))
+
+    for prefix, event, value in events:
+        if event == "map_key" and prefix == "":
+            finish()
+            name, keys, values, parts = value, [], [], []
+        elif event == "map_key":
+            keys.append(int(value))
+        elif prefix != name and event in ("string", "number", "boolean", "null"):
+            values.append(value if value is None or isinstance(value, str) else str(value))
+            if len(values) == chunk:
+                parts.append(pa.array(values, pa.large_string()))
+                values = []
+    finish()
+    return columns
 
 
 def _floats(text: pd.Series) -> pd.Series:
@@ -83,10 +170,12 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
          frames["train_additional_information.json"][["Pathalias"]]],
         axis=1,
     )  # fmt: skip
+    per_post_users = frames.pop("train_user_data.json")
+    del frames  # the raw columns are merged: free them before the tables grow
     file = f"{root}/train_*.json"
     record = "row " + pd.Series(np.arange(n), dtype="string") + " Pid=" + posts["Pid"].fillna("")
     posts["title"] = posts["Title"]
-    posts["tags"] = posts["Alltags"].map(lambda s: s.split() if isinstance(s, str) else [], na_action=None)
+    posts["tags"] = list_column(posts["Alltags"], str.split, posts.index)
 
     # Posts that cannot be placed in time or attributed are rejected.
     postdate = pd.to_numeric(posts["Postdate"], errors="coerce")
@@ -128,7 +217,9 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
     images, posts["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"])
     records_in = {"posts": n, "images": count_image_files(folder, "train/")}
 
-    users, records_in["users"], users_kept = _users(frames["train_user_data.json"], posts, folder, issues, root)
+    posts = posts.drop(columns=["Title", "Alltags", "Postdate"])
+    users, records_in["users"], users_kept = _users(per_post_users, posts, folder, issues, root)
+    del per_post_users
     logger.info("smpd: %d posts, %d users, %d images", len(posts), len(users), len(images))
     return Ingested(
         issues.source,
@@ -158,11 +249,16 @@ def _users(per_post: pd.DataFrame, posts: pd.DataFrame, folder: RawFolder, issue
         seconds = parse_numbers(per_post[col], record, issues, "users", file, col, non_negative=False)
         u[col] = pd.to_datetime(seconds.astype("Float64").mask(seconds <= 0), unit="s", utc=True)
     u["timezone_id"] = per_post["timezone_timezone_id"].mask(per_post["timezone_timezone_id"].isin(["None", ""]))
-    u["user_description"] = _floats(per_post["user_description"])
-    u["location_description"] = _floats(per_post["location_description"])
+    u["user_description"] = per_post["user_description"]
+    u["location_description"] = per_post["location_description"].mask(
+        per_post["location_description"].str.strip() == ""
+    )
     u["username"] = posts["Pathalias"]
-    # A user's fields repeat on each of their posts: take the first value that is present.
+    # A user's fields repeat on each of their posts: take the first value that is present,
+    # and parse the description vectors once per user, not once per post.
     users = u.groupby("Uid", sort=True).first().reset_index()
+    for column in ("user_description", "location_description"):
+        users[column] = _floats(users[column])
 
     n_additional = n_joined = 0
     if "user_additional.txt" in folder:

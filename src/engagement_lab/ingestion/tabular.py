@@ -19,6 +19,7 @@ from engagement_lab.ingestion.common import (
     decode,
     empty,
     inspect_images,
+    list_column,
     parse_numbers,
     reject_duplicates,
     repair_records,
@@ -79,7 +80,7 @@ def read_pixelrec(folder: RawFolder, params: dict) -> Ingested:
     items["post_id"] = source_id("pixelrec", items["item_id"])
     items["source"] = "pixelrec"
     items["caption"] = items["description"]
-    items["tags"] = items["tag"].map(lambda s: [t for t in s.split(",") if t] if isinstance(s, str) else [])
+    items["tags"] = list_column(items["tag"], lambda s: [t for t in s.split(",") if t], items.index)
     # PixelRec does not name the uploader: user_id stays missing, by design.
     refs = pd.DataFrame({"post_id": items["post_id"], "key": "cover/" + items["item_id"] + ".jpg"})
     images, items["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"])
@@ -147,7 +148,7 @@ def read_crowdtangle(folder: RawFolder, params: dict) -> Ingested:
     posts["user_id"] = source_id("crowdtangle", posts["Facebook Id"])
     posts["source"] = "crowdtangle"
     posts["caption"] = posts["Message"]
-    posts["tags"] = [[] for _ in range(len(posts))]
+    posts["tags"] = list_column([None] * len(posts), str.split, posts.index)
     followers = parse_numbers(posts["Followers at Posting"], record, issues, "posts", key, "Followers at Posting")
     # Links that are web addresses have no local file; relative ones point into the export.
     local = posts["Link"].where(~posts["Link"].fillna("").str.contains("://"))

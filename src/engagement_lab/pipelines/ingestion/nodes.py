@@ -77,6 +77,14 @@ def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame, issues: Issues)
     return pd.concat([users, conform(stub, "users")], ignore_index=True)
 
 
+def _union(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
+    """Rows of all sources; one non-empty source is passed through without a copy."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty(table)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
 def reconcile(parts: list[Ingested], quarantine: pd.DataFrame) -> pd.DataFrame:
     """Per source and table: records in, canonical rows kept, rejected records, and whether they add up."""
     rejected = quarantine[quarantine["action"] == "rejected"].groupby(["source", "table"]).size()
@@ -104,7 +112,7 @@ def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ..
     """
     *ingested, params = parts
     ingested = [_reject_posts_from_the_future(p) for p in ingested]
-    tables = {t: pd.concat([p.tables[t] for p in ingested], ignore_index=True) for t in TABLES}
+    tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES}
     issues = Issues("all")
     tables["users"] = _add_missing_users(tables["posts"], tables["users"], issues)
     quarantine = pd.concat([*(p.issues for p in ingested), issues.frame()], ignore_index=True)
