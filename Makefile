@@ -42,6 +42,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/bench_sample_world.py
+	$(BIN)/python bench/bench_ingestion.py
+	$(BIN)/python bench/bench_image_features.py
 
 # Lineage and plots: http://127.0.0.1:4141
 viz: install
