@@ -40,7 +40,7 @@ def kedro(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_registry_lists_the_pipelines(project_copy):
     out = kedro(project_copy, "registry", "list").stdout
-    for name in ["__default__", "sample_world"]:
+    for name in ["__default__", "sample_world", "ingestion", "features"]:
         assert f"- {name}" in out
 
 
@@ -59,6 +59,19 @@ def test_kedro_run_writes_the_world_and_one_mlflow_run(project_copy):
     assert params["sample_world.preset"] == "tiny"
     assert params["sample_world.seed"] == "3"
     assert params["sample_world.presets.smpd.n_posts"] == "305000"
+
+
+def test_kedro_run_ingestion_logs_the_reconciliation_to_mlflow(project_copy):
+    if not (project_copy / "data/01_raw/sample_world/smpd/train_label.txt").exists():
+        kedro(project_copy, "run", "--pipelines=sample_world", "--params=sample_world.preset=tiny")
+    kedro(project_copy, "run", "--pipelines=ingestion")
+    assert (project_copy / "data/03_primary/posts.parquet").is_file()
+    with sqlite3.connect(project_copy / "mlflow.db") as db:
+        metrics = dict(db.execute("select key, value from metrics").fetchall())
+    for source in ["smpd", "pixelrec", "crowdtangle", "instaloader"]:
+        assert metrics[f"ingestion.{source}.posts.records_in"] == 400
+        assert metrics[f"ingestion.{source}.posts.canonical"] == 400
+        assert metrics[f"ingestion.{source}.posts.rejected"] == 0
 
 
 def test_notebook_draws_figure_1_from_the_catalog(project_copy):
