@@ -126,11 +126,6 @@ def is_utf8(stream, block: int = 1 << 20) -> bool:
     return True
 
 
-def has_bad_bytes(text: str) -> bool:
-    """Whether decoded text kept some non-UTF-8 bytes (as lone surrogates)."""
-    return _SURROGATE.search(text) is not None
-
-
 def fix_text(value: str) -> str:
     """Decode the non-UTF-8 bytes of a string as latin-1, where such bytes usually come from."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", _LATIN1)
