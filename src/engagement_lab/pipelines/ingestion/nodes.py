@@ -61,20 +61,25 @@ def _reject_posts_from_the_future(part: Ingested) -> Ingested:
                     part.records_in, kept)  # fmt: skip
 
 
-def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame, issues: Issues) -> pd.DataFrame:
-    """Every post's user exists: a post whose user has no profile record gets a minimal user row."""
+def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every post's user exists: a post whose user has no profile record gets a minimal user
+    row, logged as repaired under the post's source."""
     orphan = (
         posts["user_id"].notna()
         & posts["source"].isin(users["source"].unique())
         & ~posts["user_id"].isin(users["user_id"])
     )
-    if not orphan.any():
-        return users
     stub = posts.loc[orphan, ["user_id", "source"]].drop_duplicates("user_id")
-    issues.add_many("users", "-", stub["user_id"], "user_id", "user has no profile record: minimal user row added",
-                    "repaired")  # fmt: skip
+    frames = []
+    for source, group in stub.groupby("source"):
+        issues = Issues(source)
+        issues.add_many("users", "-", group["user_id"], "user_id",
+                        "user has no profile record: minimal user row added", "repaired")  # fmt: skip
+        frames.append(issues.frame())
+    if not frames:
+        return users, Issues("-").frame()
     stub["native_id"] = stub["user_id"].str.split(":", n=1).str[1]
-    return pd.concat([users, conform(stub, "users")], ignore_index=True)
+    return pd.concat([users, conform(stub, "users")], ignore_index=True), pd.concat(frames, ignore_index=True)
 
 
 def _union(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
@@ -113,9 +118,8 @@ def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ..
     *ingested, params = parts
     ingested = [_reject_posts_from_the_future(p) for p in ingested]
     tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES}
-    issues = Issues("all")
-    tables["users"] = _add_missing_users(tables["posts"], tables["users"], issues)
-    quarantine = pd.concat([*(p.issues for p in ingested), issues.frame()], ignore_index=True)
+    tables["users"], user_issues = _add_missing_users(tables["posts"], tables["users"])
+    quarantine = pd.concat([*(p.issues for p in ingested), user_issues], ignore_index=True)
     reconciliation = reconcile(ingested, quarantine)
     for row in reconciliation.itertuples():
         log = logger.info if row.balanced else logger.error
