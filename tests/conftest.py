@@ -19,6 +19,13 @@ PROJECT = Path(__file__).resolve().parents[1]
 # Catalog entries that log to MLflow need a tracking store: a throw-away SQLite one.
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlflow-tests-')}/mlflow.db")
 FORMATS = ["smpd", "pixelrec", "crowdtangle", "instaloader"]
+# The ground-truth column holding each format's native post id.
+NATIVE_ID = {
+    "smpd": "smpd_pid",
+    "pixelrec": "pixelrec_item_id",
+    "crowdtangle": "fb_post_id",
+    "instaloader": "ig_shortcode",
+}
 
 
 def base_params(name: str, **overrides) -> dict:

@@ -9,7 +9,7 @@ from kedro.runner import SequentialRunner
 
 from engagement_lab.ingestion.common import IngestionError
 from engagement_lab.pipelines.ingestion import create_pipeline
-from tests.conftest import base_params, run_ingestion, run_sample_world, world_params
+from tests.conftest import NATIVE_ID, base_params, run_ingestion, run_sample_world, world_params
 
 # (defect, format) → (table, field, reason, action) in the quarantine.
 OUTCOMES = {
@@ -40,12 +40,6 @@ OUTCOMES = {
     ("zero_days", "smpd"): ("posts", "Postdate", "zero days since posting: label log2(views/days)+1 undefined, set missing",
                             "repaired"),
 }  # fmt: skip
-NATIVE = {
-    "smpd": "smpd_pid",
-    "pixelrec": "pixelrec_item_id",
-    "crowdtangle": "fb_post_id",
-    "instaloader": "ig_shortcode",
-}
 
 
 @pytest.mark.parametrize(("defect", "source"), list(OUTCOMES))
@@ -61,7 +55,7 @@ def test_defect_outcome(tiny_ingested, defect, source):
     assert len(rows) == len(hit) == 8, rows
     assert set(rows["table"]) == {table} and set(rows["action"]) == {action}
     posts = catalog.load("posts")
-    mine = posts[(posts["source"] == source) & posts["native_id"].isin(hit[NATIVE[source]].astype(str))]
+    mine = posts[(posts["source"] == source) & posts["native_id"].isin(hit[NATIVE_ID[source]].astype(str))]
     # A rejected duplicate leaves its first copy; a repaired post stays, with the repair applied.
     assert len(mine) == len(hit)
     if defect == "non_utf8":

@@ -6,12 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-NATIVE = {
-    "smpd": "smpd_pid",
-    "pixelrec": "pixelrec_item_id",
-    "crowdtangle": "fb_post_id",
-    "instaloader": "ig_shortcode",
-}
+from tests.conftest import NATIVE_ID
+
 # What each format carries, as (canonical column, truth column).
 FIELDS = {
     "smpd": [("title", "title"), ("category", "category"), ("subcategory", "subcategory"), ("concept", "concept"),
@@ -30,7 +26,7 @@ FIELDS = {
 def joined(catalog, source: str) -> pd.DataFrame:
     """Canonical posts of one source joined to the truth of their clean posts."""
     truth = catalog.load("ground_truth_posts")
-    truth = truth[truth["defect"] == ""].assign(native_id=lambda d: d[NATIVE[source]].astype(str))
+    truth = truth[truth["defect"] == ""].assign(native_id=lambda d: d[NATIVE_ID[source]].astype(str))
     posts = catalog.load("posts")
     posts = posts[posts["source"] == source]
     return posts.merge(truth, on="native_id", suffixes=("", "_truth"))
