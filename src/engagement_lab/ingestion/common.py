@@ -50,6 +50,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "interactions": {"post_id": STR, "user_id": STR, "source": STR, "timestamp": TIME},
 }  # fmt: skip
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what counts as an image record, read and counted alike
 ISSUE_COLUMNS = ["source", "table", "file", "record", "field", "reason", "action", "value"]
 _LATIN1 = "engagement_lab_latin1_fallback"
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -196,8 +197,8 @@ def reject_duplicates(frame: pd.DataFrame, key: str, records: pd.Series, issues:
     return frame[~duplicate]
 
 
-def inspect_images(refs: pd.DataFrame, folder: RawFolder, issues: Issues, min_side: int,
-                   image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")) -> tuple[pd.DataFrame, pd.Series]:  # fmt: skip
+def inspect_images(refs: pd.DataFrame, folder: RawFolder, issues: Issues,
+                   min_side: int) -> tuple[pd.DataFrame, pd.Series]:  # fmt: skip
     """Decode every referenced image fully.
 
     ``refs`` holds post_id and key (the image's path inside the folder). Returns the
@@ -228,13 +229,14 @@ def inspect_images(refs: pd.DataFrame, folder: RawFolder, issues: Issues, min_si
                          sha1=hashlib.sha1(data).hexdigest(), decodable=True))  # fmt: skip
         image_path[idx] = folder.path(key)
     referenced = set(refs["key"].dropna())
-    for key in sorted(k for k in folder if k.lower().endswith(image_suffixes) and k not in referenced):
+    for key in sorted(k for k in folder if k.lower().endswith(IMAGE_SUFFIXES) and k not in referenced):
         issues.add("images", key, key, "image", "image file belongs to no post")
     return conform(pd.DataFrame(rows), "images"), image_path
 
 
-def count_image_files(folder: RawFolder, prefix: str = "", suffixes=(".jpg", ".jpeg", ".png")) -> int:
-    return sum(1 for k in folder if k.startswith(prefix) and k.lower().endswith(suffixes))
+def count_image_files(folder: RawFolder, prefix: str = "") -> int:
+    """Image records in the folder (under ``prefix``): the reconciliation's count in."""
+    return sum(1 for k in folder if k.startswith(prefix) and k.lower().endswith(IMAGE_SUFFIXES))
 
 
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from engagement_lab.ingestion.common import (
     empty,
     inspect_images,
     list_column,
+    parse_numbers,
     read_text_file,
     reject_duplicates,
     repair_records,
@@ -87,12 +88,7 @@ def read_instaloader(folder: RawFolder, params: dict) -> Ingested:
     posts = reject_duplicates(posts, "native_id", record, issues, "posts", "*.json.xz")
     record = record.loc[posts.index]
     for col, edge in (("likes", "edge_media_preview_like"), ("comments", "edge_media_to_comment")):
-        value = pd.to_numeric(posts[col], errors="coerce")
-        missing, negative = value.isna(), value < 0
-        issues.add_many("posts", "*.json.xz", record[missing], edge, "value missing", "repaired")
-        issues.add_many("posts", "*.json.xz", record[negative], edge, "negative count, read as missing", "repaired",
-                        posts.loc[negative, col])  # fmt: skip
-        posts[col] = value.mask(negative).astype("Int64")
+        posts[col] = parse_numbers(posts[col].astype("string"), record, issues, "posts", "*.json.xz", edge)
     posts["posted_at"] = pd.to_datetime(posts["posted_at"].astype("int64"), unit="s", utc=True)
     posts["post_id"] = source_id("instaloader", posts["native_id"])
     # The owner id is in each post; the profile folder name stands in when it is not.
