@@ -12,20 +12,16 @@ import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from engagement_lab.pipelines.features import create_pipeline as features_pipeline
 from engagement_lab.pipelines.ingestion import create_pipeline as ingestion_pipeline
 from engagement_lab.pipelines.sample_world import create_pipeline
+from engagement_lab.world.truth import NATIVE_POST_ID
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Catalog entries that log to MLflow need a tracking store: a throw-away SQLite one.
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tempfile.mkdtemp(prefix='mlflow-tests-')}/mlflow.db")
 FORMATS = ["smpd", "pixelrec", "crowdtangle", "instaloader"]
-# The ground-truth column holding each format's native post id.
-NATIVE_ID = {
-    "smpd": "smpd_pid",
-    "pixelrec": "pixelrec_item_id",
-    "crowdtangle": "fb_post_id",
-    "instaloader": "ig_shortcode",
-}
+NATIVE_ID = NATIVE_POST_ID  # the ground-truth column holding each format's native post id
 
 
 def base_params(name: str, **overrides) -> dict:
@@ -48,9 +44,12 @@ def run_ingestion(catalog: DataCatalog, **overrides) -> DataCatalog:
 
 
 def project_catalog(root: Path) -> DataCatalog:
-    """conf/base/catalog.yml as users have it, with every ``data/`` path moved under ``root``."""
-    text = (PROJECT / "conf/base/catalog.yml").read_text().replace("data/", f"{root}/data/")
-    return DataCatalog.from_config(yaml.safe_load(text))
+    """conf/base/catalog*.yml as users have them, with every ``data/`` path moved under ``root``."""
+    config: dict = {}
+    for path in sorted((PROJECT / "conf/base").glob("catalog*.yml")):
+        text = path.read_text().replace("data/", f"{root}/data/")
+        config.update({name: entry for name, entry in yaml.safe_load(text).items() if not name.startswith("_")})
+    return DataCatalog.from_config(config)
 
 
 def run_sample_world(root: Path, params: dict) -> DataCatalog:
@@ -76,3 +75,16 @@ def tiny_ingested(tiny_world):
     """The tiny world with every defect, ingested from all four formats."""
     _, catalog = tiny_world
     return run_ingestion(catalog)
+
+
+# Smaller image inputs keep the suite fast on 2 cores; the encoders are the real ones.
+FAST_FEATURES = {"image_size": 96, "device": "cpu"}
+
+
+@pytest.fixture(scope="session")
+def tiny_featured(tiny_ingested):
+    """The ingested tiny world with its frozen image and text embeddings (read-only: shared)."""
+    catalog = tiny_ingested
+    catalog["params:features"] = base_params("features", **FAST_FEATURES)
+    SequentialRunner().run(features_pipeline(), catalog)
+    return catalog

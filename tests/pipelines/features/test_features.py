@@ -5,24 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.runner import SequentialRunner
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, pick_device
-from engagement_lab.pipelines.features import create_pipeline
 from engagement_lab.pipelines.features.nodes import build_post_texts, embed_post_texts
+from engagement_lab.world.truth import truth_by_post_id
+from tests.conftest import FAST_FEATURES as FAST
 from tests.conftest import base_params
-
-FAST = {"image_size": 96, "device": "cpu"}  # smaller inputs keep the suite fast on 2 cores
 
 
 @pytest.fixture(scope="module")
-def featured(tiny_ingested):
-    catalog = tiny_ingested
-    catalog["params:features"] = base_params("features", **FAST)
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+def featured(tiny_featured):
+    return tiny_featured
 
 
 def test_one_embedding_per_distinct_image_and_text(featured):
@@ -61,8 +56,8 @@ def test_image_embeddings_carry_the_planted_content(featured):
     """A linear probe on the frozen ImageNet features recovers emotion and category."""
     images = featured.load("images")
     images = images[images["source"] == "pixelrec"]
-    truth = featured.load("ground_truth_posts").assign(native=lambda d: "pixelrec:" + d["pixelrec_item_id"].astype(str))
-    data = images.merge(truth, left_on="post_id", right_on="native").merge(featured.load("image_embeddings"), on="sha1")
+    truth = truth_by_post_id(featured.load("ground_truth_posts"), ["pixelrec"])
+    data = images.merge(truth, on="post_id").merge(featured.load("image_embeddings"), on="sha1")
     x = np.stack(data["embedding"])
     for target, floor in (("emotion", 0.8), ("category_id", 0.6)):
         accuracy = cross_val_score(LogisticRegression(max_iter=3000), x, data[target], cv=4).mean()
