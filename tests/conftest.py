@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kedro.io import DataCatalog
+from kedro.io.core import generate_timestamp
 from kedro.runner import SequentialRunner
 
 from engagement_lab.pipelines.features import create_pipeline as features_pipeline
@@ -36,6 +37,15 @@ def world_params(**overrides) -> dict:
     return base_params("sample_world", **overrides)
 
 
+def add_params(catalog: DataCatalog, name: str, params: dict) -> DataCatalog:
+    """``params:<name>`` and every nested ``params:<name>.<key>...``, as a Kedro session adds them."""
+    catalog[f"params:{name}"] = params
+    if isinstance(params, dict):
+        for key, value in params.items():
+            add_params(catalog, f"{name}.{key}", value)
+    return catalog
+
+
 def run_ingestion(catalog: DataCatalog, **overrides) -> DataCatalog:
     """Run the ingestion pipeline on a catalog that already holds a written world."""
     catalog["params:ingestion"] = base_params("ingestion", **overrides)
@@ -49,7 +59,9 @@ def project_catalog(root: Path) -> DataCatalog:
     for path in sorted((PROJECT / "conf/base").glob("catalog*.yml")):
         text = path.read_text().replace("data/", f"{root}/data/")
         config.update({name: entry for name, entry in yaml.safe_load(text).items() if not name.startswith("_")})
-    return DataCatalog.from_config(config)
+    # One save version for the whole catalog, as a session gives it: versioned dataset factories
+    # materialised later in the run must share it.
+    return DataCatalog.from_config(config, save_version=generate_timestamp())
 
 
 def run_sample_world(root: Path, params: dict) -> DataCatalog:

@@ -10,6 +10,10 @@ for _var in ("DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETR
 # Matplotlib in nodes draws off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from engagement_lab.hooks import MlflowArtifactsHook  # noqa: E402
+
+HOOKS = (MlflowArtifactsHook(),)
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -77,6 +77,9 @@ class WorldConfig:
 
     # Transfer evaluation: a separate labelled image set (UnbiasedEmotion layout).
     emotion_subset_size: int = 600
+    # Up to this share of each subset image's background colour is random, so that colour alone
+    # does not give the emotion away (posts keep the pure palette).
+    emotion_subset_palette_mix: float = 0.9
 
     # Defects: the share of posts that receive each defect kind (disjoint posts).
     defect_share: float = 0.0

@@ -53,8 +53,13 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
     return [(cx + d * math.cos(a), cy + d * math.sin(a)) for d, a in pts]
 
 
-def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.random.Generator) -> None:
+def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.random.Generator,
+                palette_mix: float = 0.0) -> None:  # fmt: skip
     (top, bottom), texture = EMOTION_SCENES[emotion]
+    if palette_mix > 0:
+        # Blend the emotion's palette towards random colours: the texture stays the reliable cue.
+        weight = rng.uniform(0, palette_mix)
+        top, bottom = (tuple((1 - weight) * np.asarray(c) + weight * rng.integers(0, 256, 3)) for c in (top, bottom))
     shade = rng.uniform(0.85, 1.1)
     for y in range(size):
         t = y / max(size - 1, 1)
@@ -111,11 +116,14 @@ def _object(draw: ImageDraw.ImageDraw, style: dict, cx: float, cy: float, r: flo
         draw.line([(cx - r * 0.7, cy), (cx + r * 0.7, cy)], fill=(255, 255, 255), width=max(1, int(r / 5)))
 
 
-def render_image(style: dict, emotion: str, size: int, rng: np.random.Generator) -> Image.Image:
-    """One post image: emotion scene, then ``count`` jittered copies of the concept's object."""
+def render_image(style: dict, emotion: str, size: int, rng: np.random.Generator,
+                 palette_mix: float = 0.0) -> Image.Image:  # fmt: skip
+    """One post image: emotion scene, then ``count`` jittered copies of the concept's object.
+
+    ``palette_mix`` > 0 blends the emotion's background colours with random ones by up to that weight."""
     image = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(image)
-    _background(draw, emotion, size, rng)
+    _background(draw, emotion, size, rng, palette_mix)
     count = style["count"]
     r = size * (0.28 if count == 1 else 0.2 if count == 2 else 0.16) * rng.uniform(0.85, 1.15)
     slots = {1: [(0.5, 0.5)], 2: [(0.3, 0.5), (0.7, 0.5)], 3: [(0.27, 0.35), (0.73, 0.35), (0.5, 0.72)]}[count]

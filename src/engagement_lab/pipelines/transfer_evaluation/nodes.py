@@ -1,0 +1,150 @@
+"""Nodes of ``transfer_evaluation``: Table 3 of VisE on the labelled emotion images.
+
+Rows: Random Init, ImageNet-supervised (the bundled EfficientNet-lite0: another architecture),
+and the three VisE task sets. Columns: linear evaluation and fine-tuning, mean ± std of test
+accuracy over five random 70/10/20 splits (UnbiasedEmotion protocol).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch import nn
+
+from engagement_lab.datasets import RawFolder
+from engagement_lab.features.encoders import pick_device
+from engagement_lab.results import contract_metrics, results_contract
+from engagement_lab.vise.models import build_backbone
+from engagement_lab.vise.transfer import (
+    FinetuneConfig,
+    extract_features,
+    finetune,
+    linear_evaluation,
+    load_images,
+    random_splits,
+)
+
+logger = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def list_emotion_images(raw_emotion_subset: RawFolder) -> pd.DataFrame:
+    """``<label>/<image>`` files (UnbiasedEmotion layout) → path, label, readable, reason.
+
+    An unreadable image stays in the table with its reason and is left out of every split."""
+    rows = []
+    for key in sorted(raw_emotion_subset):
+        parts = key.split("/")
+        if len(parts) != 2 or not key.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        reason = ""
+        try:
+            with Image.open(io.BytesIO(raw_emotion_subset[key]())) as image:
+                image.convert("RGB").load()
+        except (OSError, ValueError) as error:
+            reason = f"unreadable image: {error}"
+        rows.append({"path": raw_emotion_subset.path(key), "label": parts[0], "readable": not reason, "reason": reason})
+    if not rows:
+        raise ValueError(
+            f"No labelled images under {raw_emotion_subset.root!r}: transfer evaluation expects <label>/<image>.jpg"
+        )
+    table = pd.DataFrame(rows)
+    if (~table["readable"]).any():
+        logger.warning("%d labelled images are unreadable and left out:\n%s", int((~table["readable"]).sum()),
+                       table.loc[~table["readable"], ["path", "reason"]].to_string(index=False))  # fmt: skip
+    return table
+
+
+def _evaluate(name: str, make_backbone: Callable[[], tuple[nn.Module, int]], emotion_images: pd.DataFrame,
+              image_size: int, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Linear evaluation and fine-tuning of one backbone on every split."""
+    usable = emotion_images[emotion_images["readable"]].reset_index(drop=True)
+    classes = sorted(usable["label"].unique())
+    labels = usable["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    splits = random_splits(labels, params["splits"], tuple(params["fractions"]), params["seed"])
+    device = pick_device(params["finetune"]["device"])
+    images = load_images(usable["path"].tolist(), image_size)
+
+    backbone, _ = make_backbone()
+    features = extract_features(backbone, images, device)
+    linear, chosen_c = linear_evaluation(features, labels, splits, params["linear"]["C"], params["linear"]["max_iter"])
+    logger.info("%s linear evaluation: %.3f ± %.3f (C %s)", name, np.mean(linear), np.std(linear), chosen_c)
+
+    config = FinetuneConfig(**{k: v for k, v in params["finetune"].items() if k != "device"}, seed=params["seed"])
+    tuned = [finetune(make_backbone, images, labels, split, config, device) for split in splits]
+    finetuned = [accuracy for accuracy, _ in tuned]
+    logger.info("%s fine-tuned: %.3f ± %.3f", name, np.mean(finetuned), np.std(finetuned))
+    return {
+        "model": name, "linear_acc": linear, "linear_C": chosen_c, "finetune_acc": finetuned,
+        "finetune_best_epoch": [epoch for _, epoch in tuned], "classes": classes,
+        "split_sizes": {part: len(index) for part, index in splits[0].items()},
+    }  # fmt: skip
+
+
+def evaluate_pretrained(emotion_images: pd.DataFrame, backbone: dict[str, torch.Tensor],
+                        pretraining: dict[str, Any], params: dict[str, Any], name: str) -> dict[str, Any]:  # fmt: skip
+    """A VisE backbone: its pretrained weights, the pretraining architecture and input size."""
+
+    def make() -> tuple[nn.Module, int]:
+        model, dim = build_backbone(pretraining["config"]["backbone"])
+        model.load_state_dict(backbone)
+        return model, dim
+
+    return _evaluate(name, make, emotion_images, pretraining["config"]["image_size"], params)
+
+
+def evaluate_random_init(emotion_images: pd.DataFrame, pretraining: dict[str, Any],
+                         params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Random Init: the VisE architecture with random weights (seeded)."""
+
+    def make() -> tuple[nn.Module, int]:
+        torch.manual_seed(params["seed"])
+        return build_backbone(pretraining["config"]["backbone"])
+
+    return _evaluate("random_init", make, emotion_images, pretraining["config"]["image_size"], params)
+
+
+def evaluate_imagenet(emotion_images: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """ImageNet-supervised: the bundled EfficientNet-lite0 (not the VisE architecture)."""
+    return _evaluate("imagenet_supervised", lambda: build_backbone("efficientnet_lite0"), emotion_images,
+                     params["imagenet_image_size"], params)  # fmt: skip
+
+
+def transfer_results(emotion_images: pd.DataFrame, pretraining: dict[str, Any], params: dict[str, Any],
+                     *scores: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, dict]:  # fmt: skip
+    """Table 3 as a CSV, the results contract (``vise``) and its MLflow metrics."""
+    architecture = {row["model"]: pretraining["config"]["backbone"] for row in scores}
+    architecture["imagenet_supervised"] = "efficientnet_lite0"
+    models, rows = {}, []
+    for row in scores:
+        linear, tuned = np.asarray(row["linear_acc"]), np.asarray(row["finetune_acc"])
+        models[row["model"]] = {
+            "linear_acc_mean": linear.mean(), "linear_acc_std": linear.std(ddof=1),
+            "finetune_acc_mean": tuned.mean(), "finetune_acc_std": tuned.std(ddof=1),
+        }  # fmt: skip
+        rows.append({
+            "model": row["model"], "backbone": architecture[row["model"]],
+            "linear": f"{100 * linear.mean():.2f} ± {100 * linear.std(ddof=1):.2f}",
+            "fine_tuned": f"{100 * tuned.mean():.2f} ± {100 * tuned.std(ddof=1):.2f}",
+            "linear_per_split": " ".join(f"{100 * a:.1f}" for a in linear),
+            "fine_tuned_per_split": " ".join(f"{100 * a:.1f}" for a in tuned),
+        })  # fmt: skip
+    unreadable = int((~emotion_images["readable"]).sum())
+    results = results_contract(
+        "vise", "sample world emotion subset (UnbiasedEmotion layout)",
+        {**scores[0]["split_sizes"], "unreadable_excluded": unreadable}, params["seed"], models,
+        # The labels are the planted emotions themselves, rendered without label noise.
+        oracle={"linear_acc_mean": 1.0, "finetune_acc_mean": 1.0},
+        protocol=f"{params['splits']} random stratified {params['fractions']} splits; mean and std (ddof=1) of test accuracy",
+        classes=scores[0]["classes"], architectures=architecture,
+    )  # fmt: skip
+    table = pd.DataFrame(rows)
+    logger.info("VisE transfer (Table 3 layout):\n%s", table[["model", "backbone", "linear", "fine_tuned"]].to_string())
+    return results, table, contract_metrics(results)

@@ -1,0 +1,35 @@
+"""The ``transfer_evaluation`` pipeline: every backbone on the emotion images, then Table 3."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from engagement_lab.pipelines.pretraining import VARIANTS
+
+from .nodes import evaluate_imagenet, evaluate_pretrained, evaluate_random_init, list_emotion_images, transfer_results
+
+
+def _named(variant: str):
+    # Each VisE row evaluates the backbone of its own namespace under its own model name.
+    return update_wrapper(partial(evaluate_pretrained, name=variant), evaluate_pretrained)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    params, pretraining = "params:transfer_evaluation", "params:pretraining"
+    nodes = [
+        Node(list_emotion_images, "raw_emotion_subset", "emotion_images", name="list_emotion_images"),
+        Node(evaluate_random_init, ["emotion_images", pretraining, params], "random_init.transfer_scores",
+             name="evaluate_random_init"),
+        Node(evaluate_imagenet, ["emotion_images", params], "imagenet_supervised.transfer_scores",
+             name="evaluate_imagenet_supervised"),
+        *[
+            Node(_named(variant), ["emotion_images", f"{variant}.backbone", pretraining, params],
+                 f"{variant}.transfer_scores", name=f"evaluate_{variant}", namespace=variant)
+            for variant in VARIANTS
+        ],
+        Node(transfer_results,
+             ["emotion_images", pretraining, params, "random_init.transfer_scores",
+              "imagenet_supervised.transfer_scores", *[f"{v}.transfer_scores" for v in VARIANTS]],
+             ["vise_metrics", "vise_transfer_table", "vise_mlflow_metrics"], name="transfer_results"),
+    ]  # fmt: skip
+    return Pipeline(nodes)

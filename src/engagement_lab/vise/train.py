@@ -1,0 +1,324 @@
+"""VisE pretraining: one loop, a config, a checkpoint per epoch that holds everything to resume.
+
+Runs inside a Kedro node (single process) or under ``torchrun`` (DistributedDataParallel):
+
+    torchrun --nproc_per_node=4 -m engagement_lab.vise.train --variant vise --env paper
+
+The entry point loads the pseudo-labels and parameters through the project's catalog, runs
+the same :func:`train`, and saves the backbone to the catalog from rank 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import os
+import random
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+
+from engagement_lab.features.encoders import IMAGENET_MEAN, IMAGENET_STD, pick_device
+from engagement_lab.vise.models import TASKS, VisEModel, vise_loss
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backbone: str = "resnet_small"  # resnet50 in the paper environment
+    tasks: tuple[str, ...] = TASKS  # both, ("comments",) or ("reactions",)
+    image_size: int = 64
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 0.05  # SGD with momentum, linear warm-up then cosine decay per step
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    hue_jitter: float = 0.5  # colour augmentation: the features must not rest on colour alone
+    num_workers: int = 0  # DataLoader workers decoding images
+    device: str = "auto"  # auto: CUDA when present
+    amp: bool = True  # mixed precision, used on CUDA only
+    seed: int = 42
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(params) - fields
+        if unknown:
+            raise ValueError(f"Unknown pretraining parameters {sorted(unknown)}; known: {sorted(fields)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        config = cls(**values)
+        if not config.tasks or set(config.tasks) - set(TASKS):
+            raise ValueError(f"tasks must be a non-empty subset of {list(TASKS)}, got {list(config.tasks)}")
+        return config
+
+
+class PseudoLabelledImages(Dataset):
+    """Image files with their soft comment-cluster target and reaction-cluster index, augmented."""
+
+    def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int, hue_jitter: float) -> None:
+        self.paths = labels["image_path"].tolist()
+        self.comment_targets = soft_targets(labels["comment_clusters"], n_comment_clusters)
+        self.reaction_targets = torch.as_tensor(labels["reaction_cluster"].to_numpy(np.int64))
+        self.transform = v2.Compose([
+            v2.ToImage(),
+            v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=hue_jitter),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN.flatten().tolist(), IMAGENET_STD.flatten().tolist()),
+        ])  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with Image.open(self.paths[i]) as image:
+            pixels = self.transform(image.convert("RGB"))
+        return pixels, self.comment_targets[i], self.reaction_targets[i]
+
+
+def soft_targets(cluster_lists: pd.Series, n_clusters: int) -> torch.Tensor:
+    """One row per post: the share of its sampled comments in each comment cluster (zeros: none)."""
+    targets = torch.zeros(len(cluster_lists), n_clusters)
+    for row, clusters in enumerate(cluster_lists):
+        indices = torch.as_tensor(np.asarray(clusters, dtype=np.int64))
+        if len(indices):
+            targets[row] = torch.bincount(indices, minlength=n_clusters).float() / len(indices)
+    return targets
+
+
+def cluster_counts(cluster_report: dict[str, Any]) -> dict[str, int]:
+    """The number of comment and reaction clusters (the heads' output sizes) from the cluster report."""
+    return {"comments": len(cluster_report["comment_clusters"]), "reactions": len(cluster_report["reaction_clusters"])}
+
+
+def data_fingerprint(labels: pd.DataFrame) -> str:
+    """Identifies the training set, so a checkpoint is only resumed on the data it was trained on."""
+    hashed = pd.util.hash_pandas_object(labels[["post_id", "image_path", "reaction_cluster"]], index=False)
+    clusters = labels["comment_clusters"].map(lambda c: ",".join(map(str, c)))
+    return f"{int(hashed.sum()) & (2**64 - 1):x}-{int(pd.util.hash_pandas_object(clusters, index=False).sum()) & (2**64 - 1):x}"
+
+
+def resumable_config(config: TrainConfig) -> dict[str, Any]:
+    """The fields a checkpoint must match to be resumed: where and how fast it runs may change."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers")}
+
+
+def rng_states() -> dict[str, Any]:
+    # numpy's global RNG is not used in training; torch's drives sampling and augmentation.
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    random.setstate(states["python"])
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def train(
+    config: TrainConfig,
+    labels: pd.DataFrame,
+    n_classes: dict[str, int],
+    checkpoint_path: str | Path | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    """Train a VisE model on ``labels`` (post_id, image_path, comment_clusters, reaction_cluster).
+
+    Returns the backbone's state dict (the heads are pretraining-only) and the per-epoch history.
+    With ``checkpoint_path``, a checkpoint is written after every epoch and a matching one
+    (same config, same data) is resumed from; a finished one returns at once."""
+    distributed = dist.is_available() and dist.is_initialized()
+    rank = dist.get_rank() if distributed else 0
+    device = pick_device(config.device)
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    use_amp = config.amp and device.type == "cuda"
+    fingerprint = data_fingerprint(labels)
+
+    # ---- data: the sampler's shuffle order is seeded per epoch, so a resumed epoch sees the same order
+    dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size, config.hue_jitter)
+    sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed else None
+    steps_per_epoch = math.ceil(len(dataset) / ((dist.get_world_size() if distributed else 1) * config.batch_size))
+
+    # ---- model, optimiser, schedule, scaler
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    model = VisEModel(config.backbone, {task: n_classes[task] for task in config.tasks}).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=True)  # fmt: skip
+    total_steps = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(int(config.warmup_epochs * steps_per_epoch), total_steps)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    start_epoch, history = 0, []
+
+    # ---- resume
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+    if checkpoint_path and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if checkpoint["config"] == resumable_config(config) and checkpoint["data"] == fingerprint:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            scaler.load_state_dict(checkpoint["scaler"])
+            set_rng_states(checkpoint["rng"])
+            start_epoch, history = checkpoint["epoch"], checkpoint["history"]
+            logger.info("Resuming %s from epoch %d of %d", checkpoint_path, start_epoch, config.epochs)
+        else:
+            logger.warning("Checkpoint %s is for another config or data set; training from scratch", checkpoint_path)
+
+    raw_model = model
+    if distributed:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = torch.autocast(device.type, dtype=torch.float16) if use_amp else nullcontext()
+
+    for epoch in range(start_epoch, config.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        order = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        loader = DataLoader(
+            dataset, batch_size=config.batch_size, sampler=sampler or RandomSampler(dataset, generator=order),
+            num_workers=config.num_workers, generator=order, pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )  # fmt: skip
+        model.train()
+        sums = {"loss": 0.0, **{f"loss_{t}": 0.0 for t in config.tasks}, "reaction_acc": 0.0, "comment_acc": 0.0}
+        seen = 0
+        bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
+        for batch in bar:
+            images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
+            with autocast:
+                logits = model(images)
+                loss, parts = vise_loss(logits, comment_targets, reaction_targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+
+            n = len(images)
+            seen += n
+            sums["loss"] += loss.item() * n
+            for task, part in parts.items():
+                sums[f"loss_{task}"] += part.item() * n
+            with torch.no_grad():
+                if "reactions" in logits:
+                    sums["reaction_acc"] += (logits["reactions"].argmax(1) == reaction_targets).float().sum().item()
+                if "comments" in logits:
+                    hit = logits["comments"].argmax(1) == comment_targets.argmax(1)
+                    sums["comment_acc"] += hit.float().sum().item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        metrics = {name: value / max(seen, 1) for name, value in sums.items()}
+        metrics["lr"] = scheduler.get_last_lr()[0]
+        history.append({"epoch": epoch + 1, **metrics})
+        logger.info("pretraining epoch %d/%d: %s", epoch + 1, config.epochs,
+                    ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))  # fmt: skip
+
+        if checkpoint_path and rank == 0:
+            checkpoint = {
+                "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": epoch + 1, "rng": rng_states(), "config": resumable_config(config),
+                "data": fingerprint, "history": history,
+            }  # fmt: skip
+            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+            partial = checkpoint_path.with_suffix(".partial")
+            torch.save(checkpoint, partial)
+            os.replace(partial, checkpoint_path)  # a kill mid-write never leaves a broken checkpoint
+        if on_epoch_end is not None and rank == 0:
+            on_epoch_end(epoch + 1, metrics)
+        if distributed:
+            dist.barrier()
+
+    backbone = {name: tensor.detach().cpu() for name, tensor in raw_model.backbone.state_dict().items()}
+    return backbone, history
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``torchrun`` entry point: the node's training, data parallel over processes (and machines).
+
+    Loads the pseudo-labels and parameters through the project's catalog, trains with
+    DistributedDataParallel (NCCL on GPUs, Gloo on CPUs), and from rank 0 logs per-epoch metrics
+    to an MLflow run and saves the backbone as a new version of ``<variant>.backbone``."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from engagement_lab.hooks import log_saved_artifact
+
+    parser = argparse.ArgumentParser(prog="python -m engagement_lab.vise.train", description=main.__doc__)
+    parser.add_argument("--variant", default="vise", help="a key of pretraining.variants (default: vise)")
+    parser.add_argument("--env", default=None, help="Kedro configuration environment, e.g. paper")
+    parser.add_argument("--project-path", default=".", help="the Kedro project (default: the current folder)")
+    args = parser.parse_args(argv)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    project = Path(args.project_path).resolve()
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=args.env) as session:
+        context = session.load_context()
+        params = context.params["pretraining"]
+        if args.variant not in params["variants"]:
+            raise SystemExit(f"Unknown variant {args.variant!r}; pretraining.variants has {sorted(params['variants'])}")
+        variant = params["variants"][args.variant]
+        config = TrainConfig.from_params({**params["config"], "tasks": variant["tasks"]})
+        catalog = context.catalog
+        labels, report = catalog.load("vise_pseudo_labels"), catalog.load("vise_cluster_report")
+
+        def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics({f"pretraining.{args.variant}.{k}": v for k, v in metrics.items()}, step=epoch)
+
+        run = mlflow.start_run(run_name=f"torchrun pretraining {args.variant}") if rank == 0 else None
+        try:
+            backbone, _ = train(config, labels, cluster_counts(report), variant["checkpoint"], on_epoch_end=log_epoch)
+            if rank == 0:
+                mlflow.log_params({"variant": args.variant, "world_size": dist.get_world_size() if distributed else 1,
+                                   **dataclasses.asdict(config)})  # fmt: skip
+                catalog.save(f"{args.variant}.backbone", backbone)
+                log_saved_artifact(catalog, f"{args.variant}.backbone")
+        finally:
+            if run is not None:
+                mlflow.end_run()
+            if distributed:
+                dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
