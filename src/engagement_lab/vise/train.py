@@ -74,7 +74,7 @@ class PseudoLabelledImages(Dataset):
     def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int, hue_jitter: float) -> None:
         self.paths = labels["image_path"].tolist()
         self.comment_targets = soft_targets(labels["comment_clusters"], n_comment_clusters)
-        self.reaction_targets = torch.as_tensor(labels["reaction_cluster"].to_numpy(np.int64))
+        self.reaction_targets = torch.tensor(labels["reaction_cluster"].to_numpy(np.int64))
         self.transform = v2.Compose([
             v2.ToImage(),
             v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
@@ -292,8 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     rank = dist.get_rank() if distributed else 0
     project = Path(args.project_path).resolve()
     bootstrap_project(project)
+    if distributed and rank != 0:
+        dist.barrier()  # rank 0 first: it creates the MLflow store, which must not be created twice
     with KedroSession.create(project_path=project, env=args.env) as session:
         context = session.load_context()
+        if distributed and rank == 0:
+            dist.barrier()
         params = context.params["pretraining"]
         if args.variant not in params["variants"]:
             raise SystemExit(f"Unknown variant {args.variant!r}; pretraining.variants has {sorted(params['variants'])}")

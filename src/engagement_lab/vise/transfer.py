@@ -32,11 +32,12 @@ def random_splits(labels: np.ndarray, n_splits: int, fractions: tuple[float, flo
     if not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"split fractions must sum to 1, got {fractions}")
     index = np.arange(len(labels))
+    # Whole counts, rounded once: fractions of fractions drift (0.1 / 0.8 of 240 is 30.000000000000004).
+    n_test, n_val = round(fractions[2] * len(labels)), round(fractions[1] * len(labels))
     splits = []
     for i in range(n_splits):
-        rest, test = train_test_split(index, test_size=fractions[2], stratify=labels, random_state=seed + i)
-        train, val = train_test_split(rest, test_size=fractions[1] / (fractions[0] + fractions[1]),
-                                      stratify=labels[rest], random_state=seed + i)  # fmt: skip
+        rest, test = train_test_split(index, test_size=n_test, stratify=labels, random_state=seed + i)
+        train, val = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=seed + i)
         splits.append({"train": train, "val": val, "test": test})
     return splits
 

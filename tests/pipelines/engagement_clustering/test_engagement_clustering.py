@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.runner import SequentialRunner
 from sklearn.cluster import MiniBatchKMeans
 
-from engagement_lab.pipelines.engagement_clustering import create_pipeline
 from engagement_lab.pipelines.engagement_clustering.nodes import (
     CLUSTER_GENERATION,
     PRETRAINING,
@@ -21,16 +19,12 @@ from engagement_lab.pipelines.engagement_clustering.nodes import (
     split_posts,
 )
 from tests.conftest import base_params
-
-TINY = {"comment_clusters": 8, "reaction_clusters": 6}
+from tests.pipelines.conftest import TINY_CLUSTERS as TINY
 
 
 @pytest.fixture(scope="module")
-def clustered(tiny_ingested):
-    catalog = tiny_ingested
-    catalog["params:engagement_clustering"] = base_params("engagement_clustering", **TINY)
-    SequentialRunner().run(create_pipeline(), catalog)
-    return catalog
+def clustered(tiny_clustered):
+    return tiny_clustered
 
 
 def test_subsets_are_disjoint_and_every_usable_post_is_in_one(clustered):

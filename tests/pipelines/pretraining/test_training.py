@@ -1,0 +1,162 @@
+"""VisE training: Eq. 1's loss, resuming a killed run, and the same code under torchrun (DDP)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from engagement_lab.datasets import TorchStateDictDataset
+from engagement_lab.vise.models import build_backbone, vise_loss
+from engagement_lab.vise.train import TrainConfig, train
+from tests.conftest import PROJECT, project_catalog
+
+N_CLASSES = {"comments": 4, "reactions": 3}
+# The synthetic labels are colours: no hue jitter here.
+CONFIG = TrainConfig(image_size=32, epochs=3, batch_size=16, device="cpu", seed=0, learning_rate=0.05, hue_jitter=0.0)
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory) -> pd.DataFrame:
+    """48 small JPEGs whose colour decides the labels, with soft comment and hard reaction targets."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(48):
+        label = i % 3
+        pixels = np.full((32, 32, 3), 40, np.uint8)
+        pixels[..., label] = 220
+        pixels = np.clip(pixels + rng.integers(-30, 30, pixels.shape), 0, 255).astype(np.uint8)
+        path = folder / f"{i}.jpg"
+        Image.fromarray(pixels).save(path)
+        comments = [label, label, int(rng.integers(0, 4))] if i % 8 else []  # some posts have no comments
+        rows.append({"post_id": f"p{i}", "image_path": str(path), "comment_clusters": comments,
+                     "n_comments": len(comments), "reaction_cluster": label if i % 5 else -1})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_soft_target_cross_entropy_and_missing_signals():
+    logits = {"comments": torch.tensor([[2.0, 0.0], [0.0, 1.0]]), "reactions": torch.tensor([[1.0, 0.0], [0.0, 3.0]])}
+    comment_targets = torch.tensor([[0.5, 0.5], [0.0, 0.0]])  # the second post has no comments
+    reaction_targets = torch.tensor([-1, 1])  # the first post has no reactions
+    loss, parts = vise_loss(logits, comment_targets, reaction_targets)
+    expected_comments = -(0.5 * torch.log_softmax(logits["comments"][0], 0)).sum()
+    expected_reactions = torch.nn.functional.cross_entropy(logits["reactions"][1:], reaction_targets[1:])
+    assert parts["comments"] == pytest.approx(expected_comments.item())
+    assert parts["reactions"] == pytest.approx(expected_reactions.item())
+    assert loss == pytest.approx(expected_comments.item() + expected_reactions.item())
+    nothing, _ = vise_loss({"reactions": logits["reactions"]}, comment_targets, torch.tensor([-1, -1]))
+    assert nothing.item() == 0.0
+
+
+def test_training_learns_the_pseudo_labels(labels):
+    _, history = train(dataclasses.replace(CONFIG, epochs=4), labels, N_CLASSES)
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    assert history[-1]["reaction_acc"] > 0.6  # chance is 1/3
+
+
+def _child_script(labels_path: Path, checkpoint: Path) -> str:
+    """A training process that checkpoints epoch 1 and is then killed during epoch 2."""
+    return f"""
+import time, pandas as pd, torch
+from engagement_lab.vise.train import TrainConfig, train
+config = TrainConfig(**{dataclasses.asdict(CONFIG)!r})
+def slow(epoch, metrics):
+    if epoch == 1:
+        time.sleep(60)  # the parent kills us here, with the epoch-1 checkpoint on disk
+train(config, pd.read_pickle({str(labels_path)!r}), {N_CLASSES!r}, {str(checkpoint)!r}, on_epoch_end=slow)
+"""
+
+
+def test_a_killed_run_resumes_to_the_same_weights(labels, tmp_path):
+    straight, straight_history = train(CONFIG, labels, N_CLASSES, tmp_path / "straight.pt")
+
+    labels_path, checkpoint = tmp_path / "labels.pkl", tmp_path / "killed.pt"
+    labels.to_pickle(labels_path)
+    child = subprocess.Popen([sys.executable, "-c", _child_script(labels_path, checkpoint)], cwd=PROJECT,
+                             start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 1  # killed after epoch 1, before epoch 2 ended
+
+    resumed, resumed_history = train(CONFIG, labels, N_CLASSES, checkpoint)
+    assert [row["epoch"] for row in resumed_history] == [1, 2, 3]
+    for name, tensor in straight.items():
+        assert torch.allclose(tensor.float(), resumed[name].float(), atol=1e-5), name
+    assert resumed_history[-1]["loss"] == pytest.approx(straight_history[-1]["loss"], rel=1e-4)
+
+
+def test_a_checkpoint_for_another_config_is_not_resumed(labels, tmp_path, caplog):
+    checkpoint = tmp_path / "ckpt.pt"
+    train(dataclasses.replace(CONFIG, epochs=1), labels, N_CLASSES, checkpoint)
+    _, history = train(dataclasses.replace(CONFIG, epochs=1, learning_rate=0.01), labels, N_CLASSES, checkpoint)
+    assert "another config or data set" in caplog.text and len(history) == 1
+    # The finished checkpoint of the same config returns at once, without another epoch.
+    before = checkpoint.stat().st_mtime_ns
+    train(dataclasses.replace(CONFIG, epochs=1, learning_rate=0.01), labels, N_CLASSES, checkpoint)
+    assert checkpoint.stat().st_mtime_ns == before
+
+
+def test_unknown_parameters_and_tasks_are_named():
+    with pytest.raises(ValueError, match="Unknown pretraining parameters \\['epochz'\\]"):
+        TrainConfig.from_params({"epochz": 3})
+    with pytest.raises(ValueError, match="tasks must be a non-empty subset"):
+        TrainConfig.from_params({"tasks": ["likes"]})
+    with pytest.raises(ValueError, match="Unknown backbone 'vgg'"):
+        build_backbone("vgg")
+
+
+def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(labels, tmp_path):
+    """Two CPU processes (Gloo) under torchrun, reading and writing the project's own catalog."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", root)
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials.yml"))
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    catalog = project_catalog(root)
+    catalog.save("vise_pseudo_labels", labels)
+    catalog.save("vise_cluster_report", {"comment_clusters": [{}] * 4, "reaction_clusters": [{}] * 3})
+    local = {"pretraining": {"config": {"image_size": 32, "epochs": 2, "batch_size": 8, "device": "cpu"},
+                             "variants": {"vise_reactions": {"checkpoint": str(tmp_path / "ddp.pt")}}}}  # fmt: skip
+    (root / "conf/local/parameters_pretraining.yml").write_text(yaml.safe_dump(local))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "engagement_lab.vise.train", "--variant", "vise_reactions"],
+        check=False, cwd=root, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    saved = list((root / "data/06_models/pretraining/vise_reactions/backbone.pt").glob("*/backbone.pt"))
+    assert len(saved) == 1
+    state = TorchStateDictDataset(filepath=str(saved[0])).load()
+    backbone, _ = build_backbone("resnet_small")
+    backbone.load_state_dict(state)  # the saved weights are the backbone's, heads dropped
+    checkpoint = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert checkpoint["epoch"] == 2 and checkpoint["config"]["tasks"] == ("reactions",)
+    with sqlite3.connect(root / "mlflow.db") as db:
+        (run_id,) = db.execute(
+            "select run_uuid from runs where name = 'torchrun pretraining vise_reactions'"
+        ).fetchone()
+        steps = db.execute("select step from metrics where run_uuid = ? and key = 'pretraining.vise_reactions.loss'",
+                           (run_id,)).fetchall()  # fmt: skip
+        params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)).fetchall())
+    assert sorted(s for (s,) in steps) == [1, 2]
+    assert params["world_size"] == "2"

@@ -1,0 +1,87 @@
+"""Transfer evaluation: the UnbiasedEmotion protocol, unreadable images, and Table 3 in the results contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kedro.runner import SequentialRunner
+from PIL import Image
+
+from engagement_lab.datasets import RawFolder
+from engagement_lab.pipelines.pretraining import create_pipeline as pretraining_pipeline
+from engagement_lab.pipelines.transfer_evaluation import create_pipeline
+from engagement_lab.pipelines.transfer_evaluation.nodes import list_emotion_images
+from engagement_lab.results import contract_metrics
+from engagement_lab.vise.transfer import linear_evaluation, random_splits
+from tests.conftest import add_params, base_params
+
+MODELS = ["random_init", "imagenet_supervised", "vise", "vise_comments", "vise_reactions"]
+
+
+def test_splits_are_stratified_disjoint_and_differ_between_repeats():
+    labels = np.repeat(np.arange(6), 50)
+    splits = random_splits(labels, 5, (0.7, 0.1, 0.2), seed=1)
+    for split in splits:
+        assert {k: len(v) for k, v in split.items()} == {"train": 210, "val": 30, "test": 60}
+        assert len(np.unique(np.concatenate(list(split.values())))) == 300
+        assert (np.bincount(labels[split["test"]]) == 10).all()
+    assert len({tuple(np.sort(s["test"])) for s in splits}) == 5
+    with pytest.raises(ValueError, match="must sum to 1"):
+        random_splits(labels, 1, (0.7, 0.2, 0.2), seed=1)
+
+
+def test_linear_evaluation_on_separable_features():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    features = rng.normal(size=(120, 5)) + 4 * np.eye(3, 5)[labels]
+    splits = random_splits(labels, 2, (0.7, 0.1, 0.2), seed=0)
+    accuracy, chosen = linear_evaluation(features, labels, splits, [1e-4, 1.0], max_iter=500)
+    assert min(accuracy) > 0.9 and set(chosen) <= {1e-4, 1.0} and len(chosen) == 2
+
+
+def test_an_unreadable_image_is_kept_with_its_reason_and_a_wrong_layout_is_named(tmp_path):
+    (tmp_path / "joy").mkdir()
+    good = tmp_path / "joy/a.jpg"
+
+    Image.new("RGB", (8, 8)).save(good)
+    folder = RawFolder(
+        str(tmp_path), {"joy/a.jpg": good.read_bytes, "joy/b.jpg": lambda: b"not a jpeg", "x.txt": bytes}
+    )
+    table = list_emotion_images(folder)
+    assert table["readable"].tolist() == [True, False]
+    assert "unreadable image" in table.loc[1, "reason"]
+    with pytest.raises(ValueError, match="expects <label>/<image>.jpg"):
+        list_emotion_images(RawFolder(str(tmp_path), {"flat.jpg": bytes}))
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_clustered):
+    catalog = tiny_clustered
+    pretraining = base_params("pretraining")
+    pretraining["config"].update(epochs=1, image_size=32)
+    for variant in pretraining["variants"].values():
+        variant["checkpoint"] = None
+    add_params(catalog, "pretraining", pretraining)
+    SequentialRunner().run(pretraining_pipeline(), catalog)
+    transfer = base_params("transfer_evaluation", splits=2, imagenet_image_size=64)
+    transfer["finetune"].update(epochs=1, device="cpu")
+    add_params(catalog, "transfer_evaluation", transfer)
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_table_3_follows_the_results_contract(evaluated):
+    results = evaluated.load("vise_metrics")
+    images = evaluated.load("emotion_images")
+    assert results["pipeline"] == "vise" and set(results["models"]) == set(MODELS)
+    sizes = results["split_sizes"]
+    assert sizes["train"] + sizes["val"] + sizes["test"] + sizes["unreadable_excluded"] == len(images) == 120
+    for metrics in results["models"].values():
+        assert set(metrics) == {"linear_acc_mean", "linear_acc_std", "finetune_acc_mean", "finetune_acc_std"}
+        assert 0 <= metrics["linear_acc_mean"] <= 1 and metrics["linear_acc_std"] >= 0
+    # The bundled ImageNet encoder reads the emotion cue well above chance (1/6) even on the tiny set.
+    assert results["models"]["imagenet_supervised"]["linear_acc_mean"] > 0.5
+    assert results["architectures"]["imagenet_supervised"] == "efficientnet_lite0"
+    table = evaluated.load("vise_transfer_table")
+    assert table["model"].tolist() == MODELS and table["linear"].str.contains("±").all()
+    assert "vise.linear_acc_mean" in contract_metrics(results)
