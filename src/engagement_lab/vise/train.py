@@ -69,9 +69,9 @@ class TrainConfig:
 
 
 class PseudoLabelledImages(Dataset):
-    """Image files with their soft comment-cluster target and reaction-cluster index, augmented."""
+    """Image files with their soft comment-cluster target and reaction-cluster index, cropped and flipped."""
 
-    def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int, hue_jitter: float) -> None:
+    def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int) -> None:
         self.paths = labels["image_path"].tolist()
         self.comment_targets = soft_targets(labels["comment_clusters"], n_comment_clusters)
         self.reaction_targets = torch.tensor(labels["reaction_cluster"].to_numpy(np.int64))
@@ -79,9 +79,7 @@ class PseudoLabelledImages(Dataset):
             v2.ToImage(),
             v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
             v2.RandomHorizontalFlip(),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=hue_jitter),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN.flatten().tolist(), IMAGENET_STD.flatten().tolist()),
+            v2.ToDtype(torch.float32, scale=True),  # [0, 1]: colour jitter and normalisation follow per batch
         ])  # fmt: skip
 
     def __len__(self) -> int:
@@ -91,6 +89,36 @@ class PseudoLabelledImages(Dataset):
         with Image.open(self.paths[i]) as image:
             pixels = self.transform(image.convert("RGB"))
         return pixels, self.comment_targets[i], self.reaction_targets[i]
+
+
+# RGB → YIQ: Y is luma, I and Q span the chroma plane that a hue shift rotates.
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def colour_jitter(images: torch.Tensor, hue: float, strength: float = 0.3) -> torch.Tensor:
+    """Per-image random hue rotation, saturation, brightness and contrast of a [0, 1] batch.
+
+    One 3×3 colour matrix per image, applied batched on the images' device: torchvision's
+    per-image ColorJitter (an HSV round trip) ran at a few images/s on CPU and starved the loop.
+    Random numbers come from torch's CPU generator, which the checkpoint saves."""
+    n = images.shape[0]
+    draws = torch.rand(n, 4) * 2 - 1
+    angle = draws[:, 0] * hue * 2 * math.pi
+    saturation, brightness, contrast = (1 + strength * draws[:, i] for i in (1, 2, 3))
+    chroma = torch.zeros(n, 3, 3)
+    chroma[:, 0, 0] = 1
+    chroma[:, 1, 1], chroma[:, 1, 2] = angle.cos() * saturation, -angle.sin() * saturation
+    chroma[:, 2, 1], chroma[:, 2, 2] = angle.sin() * saturation, angle.cos() * saturation
+    matrix = (torch.linalg.inv(_YIQ) @ chroma @ _YIQ * brightness[:, None, None]).to(images.device)
+    out = torch.einsum("nij,njhw->nihw", matrix, images)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * contrast.to(images.device)[:, None, None, None] + mean
+    return out.clamp(0, 1)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """ImageNet mean/std, as the frozen encoder and the transfer evaluation's inputs have it."""
+    return (images - IMAGENET_MEAN.to(images.device)) / IMAGENET_STD.to(images.device)
 
 
 def soft_targets(cluster_lists: pd.Series, n_clusters: int) -> torch.Tensor:
@@ -167,7 +195,7 @@ def train(
     fingerprint = data_fingerprint(labels)
 
     # ---- data: the sampler's shuffle order is seeded per epoch, so a resumed epoch sees the same order
-    dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size, config.hue_jitter)
+    dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size)
     sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed else None
     steps_per_epoch = math.ceil(len(dataset) / ((dist.get_world_size() if distributed else 1) * config.batch_size))
 
@@ -219,6 +247,7 @@ def train(
         bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
         for batch in bar:
             images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
+            images = normalise(colour_jitter(images, config.hue_jitter))
             with autocast:
                 logits = model(images)
                 loss, parts = vise_loss(logits, comment_targets, reaction_targets)

@@ -160,3 +160,17 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
         params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)).fetchall())
     assert sorted(s for (s,) in steps) == [1, 2]
     assert params["world_size"] == "2"
+
+
+def test_colour_jitter_is_identity_at_zero_and_a_hue_rotation_keeps_luma():
+    from engagement_lab.vise.train import _YIQ, colour_jitter
+
+    images = torch.rand(4, 3, 8, 8) * 0.5 + 0.25
+    assert torch.allclose(colour_jitter(images, hue=0.0, strength=0.0), images, atol=1e-5)
+    torch.manual_seed(0)
+    rotated = colour_jitter(images, hue=0.5, strength=0.0)
+    luma = torch.einsum("ij,njhw->nihw", _YIQ, images)[:, 0]
+    rotated_luma = torch.einsum("ij,njhw->nihw", _YIQ, rotated)[:, 0]
+    assert not torch.allclose(rotated, images, atol=1e-2)  # the colours changed
+    inside = (rotated > 0) & (rotated < 1)  # where nothing was clamped
+    assert torch.allclose(luma[inside.all(1)], rotated_luma[inside.all(1)], atol=1e-4)
