@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/bench_sample_world.py
 	$(BIN)/python bench/bench_ingestion.py
 	$(BIN)/python bench/bench_image_features.py
+	$(BIN)/python bench/bench_pretraining.py
 
 # Lineage and plots: http://127.0.0.1:4141
 viz: install
