@@ -40,7 +40,15 @@ def kedro(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_registry_lists_the_pipelines(project_copy):
     out = kedro(project_copy, "registry", "list").stdout
-    for name in ["__default__", "sample_world", "ingestion", "features"]:
+    for name in [
+        "__default__",
+        "sample_world",
+        "ingestion",
+        "features",
+        "engagement_clustering",
+        "pretraining",
+        "transfer_evaluation",
+    ]:
         assert f"- {name}" in out
 
 

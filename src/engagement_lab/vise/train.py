@@ -242,8 +242,9 @@ def train(
             persistent_workers=False,
         )  # fmt: skip
         model.train()
-        sums = {"loss": 0.0, **{f"loss_{t}": 0.0 for t in config.tasks}, "reaction_acc": 0.0, "comment_acc": 0.0}
-        seen = 0
+        # Sums over the epoch; each accuracy counts only the images that have that signal.
+        sums = dict.fromkeys(["loss", *(f"loss_{t}" for t in config.tasks), "images", "reaction_hits",
+                              "reaction_images", "comment_hits", "comment_images"], 0.0)  # fmt: skip
         bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
         for batch in bar:
             images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
@@ -258,18 +259,26 @@ def train(
             scheduler.step()
 
             n = len(images)
-            seen += n
+            sums["images"] += n
             sums["loss"] += loss.item() * n
             for task, part in parts.items():
                 sums[f"loss_{task}"] += part.item() * n
             with torch.no_grad():
                 if "reactions" in logits:
-                    sums["reaction_acc"] += (logits["reactions"].argmax(1) == reaction_targets).float().sum().item()
+                    has = reaction_targets >= 0
+                    hits = (logits["reactions"].argmax(1) == reaction_targets) & has
+                    sums["reaction_hits"] += hits.sum().item()
+                    sums["reaction_images"] += has.sum().item()
                 if "comments" in logits:
-                    hit = logits["comments"].argmax(1) == comment_targets.argmax(1)
-                    sums["comment_acc"] += hit.float().sum().item()
+                    has = comment_targets.sum(1) > 0
+                    hits = (logits["comments"].argmax(1) == comment_targets.argmax(1)) & has
+                    sums["comment_hits"] += hits.sum().item()
+                    sums["comment_images"] += has.sum().item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        metrics = {name: value / max(seen, 1) for name, value in sums.items()}
+        metrics = {name: sums[name] / max(sums["images"], 1) for name in ["loss", *(f"loss_{t}" for t in config.tasks)]}
+        for task in ("reaction", "comment"):
+            if sums[f"{task}_images"]:
+                metrics[f"{task}_acc"] = sums[f"{task}_hits"] / sums[f"{task}_images"]  # top-1, pseudo-labels
         metrics["lr"] = scheduler.get_last_lr()[0]
         history.append({"epoch": epoch + 1, **metrics})
         logger.info("pretraining epoch %d/%d: %s", epoch + 1, config.epochs,

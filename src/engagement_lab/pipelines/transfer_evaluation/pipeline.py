@@ -18,18 +18,18 @@ def create_pipeline(**kwargs) -> Pipeline:
     params, pretraining = "params:transfer_evaluation", "params:pretraining"
     nodes = [
         Node(list_emotion_images, "raw_emotion_subset", "emotion_images", name="list_emotion_images"),
-        Node(evaluate_random_init, ["emotion_images", pretraining, params], "random_init.transfer_scores",
-             name="evaluate_random_init"),
-        Node(evaluate_imagenet, ["emotion_images", params], "imagenet_supervised.transfer_scores",
-             name="evaluate_imagenet_supervised"),
+        Node(evaluate_random_init, ["emotion_images", pretraining, params], "random_init_transfer_scores",
+             name="evaluate_random_init", namespace="random_init"),
+        Node(evaluate_imagenet, ["emotion_images", params], "imagenet_supervised_transfer_scores",
+             name="evaluate_imagenet_supervised", namespace="imagenet_supervised"),
         *[
             Node(_named(variant), ["emotion_images", f"{variant}.backbone", pretraining, params],
-                 f"{variant}.transfer_scores", name=f"evaluate_{variant}", namespace=variant)
+                 f"{variant}_transfer_scores", name=f"evaluate_{variant}", namespace=variant)
             for variant in VARIANTS
         ],
         Node(transfer_results,
-             ["emotion_images", pretraining, params, "random_init.transfer_scores",
-              "imagenet_supervised.transfer_scores", *[f"{v}.transfer_scores" for v in VARIANTS]],
+             ["emotion_images", pretraining, params, "random_init_transfer_scores",
+              "imagenet_supervised_transfer_scores", *[f"{v}_transfer_scores" for v in VARIANTS]],
              ["vise_metrics", "vise_transfer_table", "vise_mlflow_metrics"], name="transfer_results"),
     ]  # fmt: skip
     return Pipeline(nodes)
