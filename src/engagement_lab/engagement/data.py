@@ -108,9 +108,9 @@ def assign_split(frame: pd.DataFrame, fractions: dict[str, float], seed: int) ->
     score = engagement_score(frame).to_numpy(dtype=float)
     stratum = pd.qcut(pd.Series(score).rank(method="first"), 5, labels=False).to_numpy()
     index = np.arange(len(frame))
-    rest, test = train_test_split(index, test_size=fractions["test"], random_state=seed, stratify=stratum)
-    val_share = fractions["val"] / (fractions["train"] + fractions["val"])
-    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=stratum[rest])
+    n_test, n_val = round(fractions["test"] * len(frame)), round(fractions["val"] * len(frame))
+    rest, test = train_test_split(index, test_size=n_test, random_state=seed, stratify=stratum)
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=stratum[rest])
     split = np.empty(len(frame), dtype=object)
     split[train], split[val], split[test] = "train", "val", "test"
     return pd.Series(split, index=frame.index, name="split", dtype="string")

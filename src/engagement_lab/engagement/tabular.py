@@ -45,10 +45,13 @@ class TabularFeatures:
     feature_set: str
     n_pca: int = 32
     n_cca: int = 8
+    embedding_pca: int | None = None  # None: the full embeddings, as the paper; k: k PCA components each
     tag_codes: dict[str, dict[str, int]] = field(default_factory=dict)
     image_pca: PCA | None = None
     text_pca: PCA | None = None
     cca: CCA | None = None
+    image_reducer: PCA | None = None
+    text_reducer: PCA | None = None
 
     def fit(self, train: pd.DataFrame, seed: int) -> TabularFeatures:
         if self.feature_set not in FEATURE_SETS:
@@ -62,6 +65,10 @@ class TabularFeatures:
             self.image_pca.transform(stack(with_image["image_embedding"])),
             self.text_pca.transform(stack(with_image["text_embedding"])),
         )
+        if self.embedding_pca:
+            k = min(self.embedding_pca, len(with_image) - 1)
+            self.image_reducer = PCA(k, random_state=seed).fit(stack(with_image["image_embedding"]))
+            self.text_reducer = PCA(k, random_state=seed).fit(stack(train["text_embedding"]))
         return self
 
     def similarity(self, frame: pd.DataFrame) -> np.ndarray:
@@ -80,6 +87,10 @@ class TabularFeatures:
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         image, text = stack(frame["image_embedding"]), stack(frame["text_embedding"])
+        if self.embedding_pca:
+            has_image = frame["has_image"].to_numpy()[:, None] == 1
+            image = np.where(has_image, self.image_reducer.transform(image), 0.0)
+            text = self.text_reducer.transform(text)
         parts = [
             pd.DataFrame(image, columns=[f"img_{i}" for i in range(image.shape[1])], index=frame.index),
             pd.DataFrame(text, columns=[f"txt_{i}" for i in range(text.shape[1])], index=frame.index),
@@ -94,6 +105,11 @@ class TabularFeatures:
         if self.feature_set == "paper":
             table = pd.concat([table, count_features(frame)], axis=1)
         return table
+
+
+def feature_builder(feature_set: str, params: dict) -> TabularFeatures:
+    return TabularFeatures(feature_set, n_pca=params["n_pca"], n_cca=params["n_cca"],
+                           embedding_pca=params.get("embedding_pca"))  # fmt: skip
 
 
 def count_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +177,7 @@ def cross_validate(frame: pd.DataFrame, y: np.ndarray, feature_set: str, params:
     folds = StratifiedKFold(n_splits=params["cv_folds"], shuffle=True, random_state=seed)
     scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": [], "weighted_f1": []}
     for k, (fit_idx, held_idx) in enumerate(folds.split(np.zeros(len(y)), y)):
-        builder = TabularFeatures(feature_set, n_pca=params["n_pca"], n_cca=params["n_cca"])
+        builder = feature_builder(feature_set, params)
         builder.fit(frame.iloc[fit_idx], seed)
         model = make_classifier(params, seed, iterations=iterations)
         model.fit(Pool(builder.transform(frame.iloc[fit_idx]), y[fit_idx], cat_features=builder.cat_features))

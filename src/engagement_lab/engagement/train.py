@@ -55,9 +55,9 @@ class Arrays:
     y: np.ndarray
 
     def tensors(self, task: str) -> tuple[torch.Tensor, ...]:
-        y = torch.as_tensor(self.y, dtype=torch.long if task == "classification" else torch.float32)
-        return (torch.as_tensor(self.image, dtype=torch.float32), torch.as_tensor(self.text, dtype=torch.float32),
-                torch.as_tensor(self.has_image, dtype=torch.float32), y)  # fmt: skip
+        y = torch.tensor(np.asarray(self.y), dtype=torch.long if task == "classification" else torch.float32)
+        return (torch.tensor(self.image, dtype=torch.float32), torch.tensor(self.text, dtype=torch.float32),
+                torch.tensor(np.asarray(self.has_image), dtype=torch.float32), y)  # fmt: skip
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
