@@ -81,13 +81,14 @@ def torch_throughput(frame: pd.DataFrame, device: str, task: str) -> float:
 def main(n_posts: int = 3000, device: str = "auto", iterations: int = 100) -> None:
     frame = synthetic(n_posts)
     torch.set_num_threads(2)
-    print(f"engagement bench: {n_posts} posts ({(frame['split'] == 'train').sum()} train), "
-          f"device {pick_device(device)}, torch threads {torch.get_num_threads()}")  # noqa: T201  # fmt: skip
+    n_train = int((frame["split"] == "train").sum())
+    header = f"engagement bench: {n_posts} posts ({n_train} train), device {pick_device(device)}"
+    print(f"{header}, torch threads {torch.get_num_threads()}")  # noqa: T201
     for k in (None, 64):
         seconds, width = catboost_seconds(frame, k, iterations)
         name = "full embeddings" if k is None else f"embedding_pca={k}"
-        print(f"catboost {iterations} trees, {name:>17} ({width:4d} features): {seconds:6.1f} s "
-              f"({1000 * seconds / iterations:5.1f} ms/tree)")  # noqa: T201  # fmt: skip
+        line = f"catboost {iterations} trees, {name:>17} ({width:4d} features): {seconds:6.1f} s"
+        print(f"{line} ({1000 * seconds / iterations:5.1f} ms/tree)")  # noqa: T201
     for task in ("regression", "classification"):
         print(f"{task:>14} training: {torch_throughput(frame, device, task):8.0f} posts/s")  # noqa: T201
 

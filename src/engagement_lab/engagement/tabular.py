@@ -183,8 +183,8 @@ def cross_validate(frame: pd.DataFrame, y: np.ndarray, feature_set: str, params:
         model.fit(Pool(builder.transform(frame.iloc[fit_idx]), y[fit_idx], cat_features=builder.cat_features))
         fold = classification_metrics(y[held_idx], predict_classes(model, builder.transform(frame.iloc[held_idx])),
                                       prefix="cv")  # fmt: skip
-        for name in scores:
-            scores[name].append(fold[f"cv_{name}"])
+        for name, values in scores.items():
+            values.append(fold[f"cv_{name}"])
         logger.info("catboost %s fold %d: accuracy %.4f macro-F1 %.4f", feature_set, k, fold["cv_accuracy"],
                     fold["cv_macro_f1"])  # fmt: skip
     out = {}

@@ -110,8 +110,8 @@ def train(model: nn.Module, train_data: Arrays, val_data: Arrays, cfg: TrainConf
     for epoch in range(cfg.epochs):
         model.train()
         running, batches = 0.0, 0
-        for i, (image, text, has_image, y) in enumerate(loader):
-            image, text, has_image, y = (t.to(device, non_blocking=True) for t in (image, text, has_image, y))
+        for i, batch in enumerate(loader):
+            image, text, has_image, y = (t.to(device, non_blocking=True) for t in batch)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
                 if cfg.task == "classification":
                     loss = nn.functional.cross_entropy(model(image, text, has_image).float(), y)

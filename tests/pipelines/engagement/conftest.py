@@ -26,7 +26,13 @@ NO_COVER = "14"  # its cover jpg is deleted: kept, with no image
 def fast_engagement_params() -> dict:
     """Base parameters, made small enough for the tiny world on 2 cores."""
     params = base_params("engagement", device="cpu")
-    params["catboost"] = {**params["catboost"], "iterations": 80, "embedding_pca": 16, "early_stopping_rounds": 30}
+    params["catboost"] = {
+        **params["catboost"],
+        "iterations": 60,
+        "embedding_pca": 16,
+        "early_stopping_rounds": 20,
+        "cv_folds": 3,
+    }
     small = {"d_model": 32, "n_tokens": 2, "n_heads": 2}
     params["fusion_classifier"] = {"model": {**params["fusion_classifier"]["model"], **small},
                                    "train": {**params["fusion_classifier"]["train"], "epochs": 4}}  # fmt: skip

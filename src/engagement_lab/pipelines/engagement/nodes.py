@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from engagement_lab.engagement.data import assign_split, build_model_input
@@ -174,7 +174,9 @@ def oracle_scores(labelled: pd.DataFrame, ground_truth_posts: pd.DataFrame,
     out = regression_metrics(parts["test"]["target"], linear.predict(score["test"]))
     # What content alone can explain: the planted concept and emotion (the image and text show both).
     content = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(parts["train"][["concept", "emotion"]])
-    ridge = Ridge(alpha=1.0).fit(content.transform(parts["train"][["concept", "emotion"]]), parts["train"]["target"])
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(
+        content.transform(parts["train"][["concept", "emotion"]]), parts["train"]["target"]
+    )
     pred = ridge.predict(content.transform(parts["test"][["concept", "emotion"]]))
     out.update(regression_metrics(parts["test"]["target"], pred, "content_only_test"))
     encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(parts["train"][["emotion"]])

@@ -52,8 +52,11 @@ def fusion_pipeline(fusion: str) -> Pipeline:
         template,
         namespace=name,
         inputs={"labelled": "engagement_labelled"},
-        outputs={"model": f"engagement_{name}_model", "scores": f"engagement_{name}_scores",
-                 "card": f"engagement_{name}_card"},  # fmt: skip
+        outputs={
+            "model": f"engagement_{name}_model",
+            "scores": f"engagement_{name}_scores",
+            "card": f"engagement_{name}_card",
+        },
         parameters={PARAMS},
     )
 
