@@ -71,10 +71,10 @@ def torch_throughput(frame: pd.DataFrame, device: str, task: str) -> float:
     train_data, val_data = (arrays(frame[frame["split"] == s], target) for s in ("train", "val"))
     cfg = TrainConfig(task=task, epochs=1, batch_size=64, device=device, seed=0)
     model_cfg = ModelConfig(d_model=64, n_tokens=4, n_heads=4, dropout=0.3)
-    model = MultimodalRegressor(model_cfg) if task == "regression" else FusionClassifier(model_cfg)
-    train(model, train_data, val_data, cfg)  # warm-up (allocations, kernels)
+    model = MultimodalRegressor if task == "regression" else FusionClassifier
+    train(lambda: model(model_cfg), train_data, val_data, cfg)  # warm-up (allocations, kernels)
     start = time.perf_counter()
-    train(model, train_data, val_data, cfg)
+    train(lambda: model(model_cfg), train_data, val_data, cfg)
     return len(train_data.y) / (time.perf_counter() - start)
 
 

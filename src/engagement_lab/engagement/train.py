@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ class TrainConfig:
     mse_weight: float = 0.7  # regression: 0.7·MSE + 0.3·Huber
     device: str = "auto"
     seed: int = 0
-    threads: int = 2
+    threads: int = 1  # tiny models: one thread; more spin-wait on a shared 2-core machine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,10 +92,13 @@ def evaluate(model: nn.Module, data: Arrays, device: torch.device, task: str, pr
     return regression_metrics(data.y, pred, prefix)
 
 
-def train(model: nn.Module, train_data: Arrays, val_data: Arrays, cfg: TrainConfig) -> tuple[nn.Module, list[dict]]:
-    """Train, keep the state with the best validation score; returns that model (on CPU) and the history."""
+def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
+          cfg: TrainConfig) -> tuple[nn.Module, list[dict]]:  # fmt: skip
+    """Build the model under ``cfg.seed`` (so its initial weights are the seed's, whatever ran before), train it,
+    keep the state with the best validation score; returns that model (on CPU) and the per-epoch history."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    model = build()
     device = pick_device(cfg.device)
     if cfg.task == "regression":  # the network learns the standardised target (train statistics)
         model.target_mean.fill_(float(np.mean(train_data.y)))

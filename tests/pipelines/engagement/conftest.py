@@ -28,7 +28,8 @@ def fast_engagement_params() -> dict:
     params = base_params("engagement", device="cpu")
     params["catboost"] = {
         **params["catboost"],
-        "iterations": 60,
+        "iterations": 40,
+        "learning_rate": 0.1,
         "embedding_pca": 16,
         "early_stopping_rounds": 20,
         "cv_folds": 3,

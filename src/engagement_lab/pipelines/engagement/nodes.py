@@ -109,7 +109,7 @@ def make_fusion_trainer(fusion: str) -> Callable[[pd.DataFrame, dict[str, Any]],
         parts = {name: _arrays(part, "engagement_class") for name, part in _parts(labelled).items()}
         cfg = _train_config(section, params, "classification")
         model_cfg = ModelConfig(fusion=fusion, **section["model"])
-        model, history = train(FusionClassifier(model_cfg), parts["train"], parts["val"], cfg)
+        model, history = train(lambda: FusionClassifier(model_cfg), parts["train"], parts["val"], cfg)
         scores = {**history_best(history, "val_macro_f1"), **evaluate(model, parts["test"], _cpu(), cfg.task, "test")}
         logger.info("fusion %s: %s", fusion, {k: round(v, 4) for k, v in scores.items()})
         return model, scores, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "history": history}
@@ -136,7 +136,7 @@ def train_regressor(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any
     parts = {name: _arrays(part, "target") for name, part in _parts(labelled).items()}
     cfg = _train_config(section, params, "regression")
     model_cfg = ModelConfig(**section["model"])
-    model, history = train(MultimodalRegressor(model_cfg), parts["train"], parts["val"], cfg)
+    model, history = train(lambda: MultimodalRegressor(model_cfg), parts["train"], parts["val"], cfg)
     scores = {**history_best(history, "val_r2"), **evaluate(model, parts["test"], _cpu(), cfg.task, "test")}
     logger.info("regression: %s", {k: round(v, 4) for k, v in scores.items()})
     return model, scores, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "history": history}
