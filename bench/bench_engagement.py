@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from engagement_lab.engagement.data import assign_split
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
@@ -80,10 +79,9 @@ def torch_throughput(frame: pd.DataFrame, device: str, task: str) -> float:
 
 def main(n_posts: int = 3000, device: str = "auto", iterations: int = 100) -> None:
     frame = synthetic(n_posts)
-    torch.set_num_threads(2)
     n_train = int((frame["split"] == "train").sum())
     header = f"engagement bench: {n_posts} posts ({n_train} train), device {pick_device(device)}"
-    print(f"{header}, torch threads {torch.get_num_threads()}")  # noqa: T201
+    print(f"{header}, torch threads {TrainConfig().threads}, catboost threads 2")  # noqa: T201
     for k in (None, 64):
         seconds, width = catboost_seconds(frame, k, iterations)
         name = "full embeddings" if k is None else f"embedding_pca={k}"
