@@ -1,0 +1,5 @@
+"""``engagement``: "First Impressions Matter" on PixelRec-format posts."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,93 @@
+"""The ``engagement`` pipeline ("First Impressions Matter", §3–§5) on the canonical PixelRec posts.
+
+model input → split + targets (fitted on train) → CatBoost per feature set (``paper`` leaks the counts,
+``pre_publication`` does not), the §4.1 fusion classifier per fusion strategy, the §4.3 multimodal
+regressor, baselines and the oracle → the results contract. Each CatBoost feature set and each fusion
+strategy is one template pipeline under its own namespace.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from engagement_lab.engagement.models import FUSIONS
+from engagement_lab.engagement.tabular import FEATURE_SETS
+
+from .nodes import (
+    baselines,
+    build_engagement_input,
+    label_posts,
+    make_catboost_trainer,
+    make_fusion_trainer,
+    model_card,
+    oracle_scores,
+    report,
+    train_regressor,
+)
+
+PARAMS = "params:engagement"
+
+
+def catboost_pipeline(feature_set: str) -> Pipeline:
+    template = Pipeline(
+        [Node(make_catboost_trainer(feature_set), ["labelled", PARAMS], ["model", "scores"], name="train_catboost")]
+    )
+    name = f"catboost_{feature_set}"
+    return Pipeline(
+        template,
+        namespace=name,
+        inputs={"labelled": "engagement_labelled"},
+        outputs={"model": f"engagement_{name}_model", "scores": f"engagement_{name}_scores"},
+        parameters={PARAMS},
+    )
+
+
+def fusion_pipeline(fusion: str) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(make_fusion_trainer(fusion), ["labelled", PARAMS], ["model", "scores", "card"],
+                 name="train_fusion_classifier"),
+        ]
+    )  # fmt: skip
+    name = f"fusion_{fusion}"
+    return Pipeline(
+        template,
+        namespace=name,
+        inputs={"labelled": "engagement_labelled"},
+        outputs={
+            "model": f"engagement_{name}_model",
+            "scores": f"engagement_{name}_scores",
+            "card": f"engagement_{name}_card",
+        },
+        parameters={PARAMS},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = Pipeline(
+        [
+            Node(build_engagement_input, ["posts", "images", "image_embeddings", "post_texts", "text_embeddings",
+                 PARAMS], ["engagement_model_input", "engagement_input_stats"], name="build_engagement_input"),
+            Node(label_posts, ["engagement_model_input", PARAMS], ["engagement_labelled", "engagement_target_spec"],
+                 name="label_posts"),
+        ]
+    )  # fmt: skip
+    models = sum((catboost_pipeline(f) for f in FEATURE_SETS), Pipeline([])) + sum(
+        (fusion_pipeline(f) for f in FUSIONS), Pipeline([])
+    )
+    evaluate = Pipeline(
+        [
+            Node(train_regressor, ["engagement_labelled", PARAMS],
+                 ["engagement_regression_model", "engagement_regression_scores", "engagement_regression_card"],
+                 name="train_regressor"),
+            Node(baselines, "engagement_labelled", "engagement_baseline_scores", name="baselines"),
+            Node(oracle_scores, ["engagement_labelled", "ground_truth_posts", PARAMS], "engagement_oracle_scores",
+                 name="oracle_scores"),
+            Node(report, ["engagement_input_stats", "engagement_labelled", "engagement_target_spec",
+                          *(f"engagement_catboost_{f}_scores" for f in FEATURE_SETS),
+                          *(f"engagement_fusion_{f}_scores" for f in FUSIONS), "engagement_regression_scores",
+                          "engagement_baseline_scores", "engagement_oracle_scores", PARAMS],
+                 ["engagement_metrics", "engagement_mlflow_metrics"], name="report"),
+            Node(model_card, ["engagement_target_spec", *(f"engagement_fusion_{f}_card" for f in FUSIONS),
+                              "engagement_regression_card"], "engagement_model_card", name="model_card"),
+        ]
+    )  # fmt: skip
+    return prepare + models + evaluate

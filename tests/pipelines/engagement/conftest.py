@@ -1,0 +1,80 @@
+"""A PixelRec folder with hand-made defects, run through ingestion → features → engagement once per module."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.runner import SequentialRunner
+
+from engagement_lab.pipelines.engagement import create_pipeline as engagement_pipeline
+from engagement_lab.pipelines.features import create_pipeline as features_pipeline
+from tests.conftest import FAST_FEATURES, base_params, project_catalog, run_ingestion
+
+# item_id → {column: raw text}: what the edited item_info.csv says for these items.
+EDITS = {
+    "10": {"view_number": "NaN"},  # a NaN count: no target, must not become 0
+    "11": {"comment_number": ""},  # an empty count
+    "12": {"share_number": "lots"},  # garbage text
+    "13": {"thumbup_number": "12.0", "view_number": "300.0"},  # float-as-text counts are read exactly
+}
+NO_COVER = "14"  # its cover jpg is deleted: kept, with no image
+
+
+def fast_engagement_params() -> dict:
+    """Base parameters, made small enough for the tiny world on 2 cores."""
+    params = base_params("engagement", device="cpu")
+    params["catboost"] = {
+        **params["catboost"],
+        "iterations": 40,
+        "learning_rate": 0.1,
+        "embedding_pca": 16,
+        "early_stopping_rounds": 20,
+        "cv_folds": 3,
+        "thread_count": 1,  # faster than 2 while other test processes share the 2 cores
+    }
+    small = {"d_model": 32, "n_tokens": 2, "n_heads": 2}
+    params["fusion_classifier"] = {"model": {**params["fusion_classifier"]["model"], **small},
+                                   "train": {**params["fusion_classifier"]["train"], "epochs": 4}}  # fmt: skip
+    params["regression"] = {"model": {**params["regression"]["model"], **small, "n_fusion_layers": 1},
+                            "train": {**params["regression"]["train"], "epochs": 8}}  # fmt: skip
+    return params
+
+
+def edit_pixelrec(folder: Path) -> None:
+    path = folder / "item_info.csv"
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        row.update(EDITS.get(row["item_id"], {}))
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    (folder / "cover" / f"{NO_COVER}.jpg").unlink()
+
+
+@pytest.fixture(scope="module")
+def pixelrec_run(tiny_world, tiny_featured, tmp_path_factory):
+    """The tiny world's PixelRec export, edited, then ingestion (pixelrec only) → features → engagement.
+
+    The features cache starts from the tiny world's embeddings (``tiny_featured``, shared by the session):
+    the edits change no picture and no text, so the features run finds every vector in its cache."""
+    raw, world = tiny_world
+    root = tmp_path_factory.mktemp("engagement")
+    target = root / "data/01_raw/sample_world/pixelrec"
+    shutil.copytree(raw / "pixelrec", target)
+    edit_pixelrec(target)
+    catalog = project_catalog(root)
+    catalog["ground_truth_posts"] = world.load("ground_truth_posts")
+    run_ingestion(catalog, sources=["pixelrec"])
+    catalog.save("image_embeddings", tiny_featured.load("image_embeddings"))
+    catalog.save("text_embeddings", tiny_featured.load("text_embeddings"))
+    catalog["params:features"] = base_params("features", **FAST_FEATURES)
+    SequentialRunner().run(features_pipeline(), catalog)
+    catalog["params:engagement"] = fast_engagement_params()
+    SequentialRunner().run(engagement_pipeline(), catalog)
+    return catalog
