@@ -101,7 +101,7 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         val_loss, _ = _evaluate(model, val, cfg, device)
         history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
         if val_loss < best["val_loss"]:
