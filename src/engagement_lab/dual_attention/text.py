@@ -93,11 +93,15 @@ class TopicModel:
         return self.lda.num_topics
 
     def topic_vectors(self, docs: Sequence[Sequence[str]]) -> np.ndarray:
-        """Dense topic distributions (n, num_topics); an empty document gets the uniform vector."""
+        """Dense topic distributions (n, num_topics); an empty document gets the uniform vector.
+
+        gensim starts each inference from a random draw of its model-wide random state; reseeding
+        per document makes a post's vector depend on its caption only, not on the posts before it."""
         out = np.full((len(docs), self.num_topics), 1.0 / self.num_topics, dtype=np.float32)
         for row, doc in enumerate(docs):
             bow = self.dictionary.doc2bow(lda_tokens(doc))
             if bow:
+                self.lda.random_state = np.random.RandomState(0)
                 for topic, p in self.lda.get_document_topics(bow, minimum_probability=0.0):
                     out[row, topic] = p
         return out

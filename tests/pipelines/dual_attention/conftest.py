@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 
-def novelty_posts(n_users: int = 50, per_user: int = 32, n_concepts: int = 16, dim: int = 24,
+def novelty_posts(n_users: int = 60, per_user: int = 40, n_concepts: int = 16, dim: int = 24,
                   seed: int = 0) -> pd.DataFrame:  # fmt: skip
     rng = np.random.default_rng(seed)
     words = [f"con{c}cept" for c in range(n_concepts)]

@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from gensim.models import LdaMulticore
-from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from engagement_lab.dual_attention.environment import label_posts, leave_one_out_means, split_posts
 from engagement_lab.dual_attention.text import fit_lda, tokenize
 from engagement_lab.pipelines.user_environment import create_pipeline
 from engagement_lab.pipelines.user_environment.nodes import build_model_input, fit_topic_model, select_posts
-from tests.conftest import base_params
+from tests.conftest import base_params, project_catalog
 
 
 def test_tokens_keep_hashtags_emoji_and_symbols():
@@ -59,10 +58,11 @@ def test_leave_one_out_environment_excludes_the_post_and_held_out_posts():
 
 
 @pytest.fixture(scope="module")
-def tiny_environment(tiny_featured):
-    """The user_environment pipeline run on the tiny world (a fresh catalog reading the shared one)."""
-    catalog = DataCatalog({name: MemoryDataset(tiny_featured.load(name))
-                           for name in ("posts", "images", "image_embeddings", "ground_truth_posts")})  # fmt: skip
+def tiny_environment(tiny_featured, tmp_path_factory):
+    """The user_environment pipeline run on the tiny world through the project's own catalog."""
+    catalog = project_catalog(tmp_path_factory.mktemp("user_environment"))
+    for name in ("posts", "images", "image_embeddings", "ground_truth_posts"):
+        catalog.save(name, tiny_featured.load(name))
     params = base_params("user_environment")
     params["lda"] = {**params["lda"], "num_topics": 54, "passes": 10}
     catalog["params:user_environment"] = params
@@ -83,9 +83,10 @@ def test_pipeline_counts_add_up_and_lda_recovers_concepts(tiny_environment, tiny
     assert model_input.loc[labelled, "label"].mean() == pytest.approx(0.5)  # k popular and k unpopular per user
     topics = np.stack(model_input["topics"].to_numpy())
     assert topics.shape[1] == 54 and np.allclose(topics.sum(1), 1, atol=1e-3)
-    # 54 planted concepts in 400 posts: the top topic must carry far more than chance (shuffled: ~0.3).
-    assert report["nmi_all"] > 0.45
+    # 54 planted concepts in ~400 posts: NMI is biased upwards (shuffled concepts score ~0.45), so the
+    # top topic must beat chance clearly, and the chance-adjusted AMI must be well above zero.
     assert report["nmi_all"] > report["nmi_shuffled"] + 0.1
+    assert report["ami_all"] > 0.2
     assert np.isfinite(report["coherence_u_mass"]) and np.isfinite(report["coherence_c_npmi"])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
 from engagement_lab.dual_attention.environment import context_mask, label_posts, leave_one_out_means, split_posts
 from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
@@ -116,6 +116,7 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
     # Chance level: the same topics against shuffled concepts (NMI is biased upwards on few posts).
     shuffled = concept[has_truth].sample(frac=1.0, random_state=0).to_numpy()
     nmi["nmi_shuffled"] = _nmi(pd.Series(shuffled), top_topic[has_truth])
+    nmi["ami_all"] = float(adjusted_mutual_info_score(concept[has_truth].astype(str), top_topic[has_truth]))
     report = {
         "source": params["source"],
         "num_topics": topic_model.num_topics,
@@ -127,8 +128,8 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
         **{k: float(v) for k, v in lda_stats.items()},
         **nmi,
     }
-    logger.info("LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance)",
-                nmi["nmi_context"], nmi["nmi_held_out"], nmi["nmi_shuffled"])  # fmt: skip
+    logger.info("LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance); AMI %.3f",
+                nmi["nmi_context"], nmi["nmi_held_out"], nmi["nmi_shuffled"], nmi["ami_all"])  # fmt: skip
     topics = pd.DataFrame(
         [{"topic": t, "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
           "posts": int((top_topic == t).sum())} for t in range(topic_model.num_topics)]
