@@ -93,7 +93,7 @@ def train_variant(inputs: dict[str, Any], params: dict[str, Any],
         cfg = TrainConfig(seed=int(seed), device=params["device"], **params["train"])
         model, history = train_model(config, cfg, inputs["arrays"]["train"], inputs["arrays"]["val"])
         histories[str(seed)] = history
-        first = first or model
+        first = model if first is None else first
         for split in ("val", "test"):
             result = predict(model, inputs["arrays"][split], cfg)
             part = frame[frame["split"] == split][["post_id", "split", "label"]].reset_index(drop=True)
