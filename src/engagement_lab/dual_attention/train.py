@@ -1,0 +1,133 @@
+"""One plain training loop for every model of Tables I–II (nanoGPT style: a config, one loop).
+
+Adam with the paper's step schedule (lr for the first ``lr_drop_epoch`` epochs, then ``lr_after``),
+binary cross-entropy, model selection on validation loss, mixed precision on CUDA only."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engagement_lab.dual_attention.models import ModelConfig, PopularityNet, loss_fn
+from engagement_lab.features.encoders import pick_device
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 128  # paper: 128
+    lr: float = 1e-3  # paper: 1e-3 for the first two epochs ...
+    lr_after: float = 1e-4  # ... then 1e-4
+    lr_drop_epoch: int = 2
+    weight_decay: float = 0.0
+    patience: int = 5  # epochs without a better validation loss before stopping
+    ccr_consistency: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 2
+
+
+@dataclass
+class Arrays:
+    """The model inputs of one split, as tensors."""
+
+    image: torch.Tensor
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    image_env: torch.Tensor
+    topic_env: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict, torch.Tensor]:
+        inputs = {"image": self.image[idx], "tokens": self.tokens[idx], "lengths": self.lengths[idx],
+                  "image_env": self.image_env[idx], "topic_env": self.topic_env[idx]}  # fmt: skip
+        inputs = {k: v.to(device) if k != "lengths" else v for k, v in inputs.items()}
+        return inputs, self.y[idx].to(device)
+
+
+def _evaluate(model: PopularityNet, data: Arrays, cfg: TrainConfig, device: torch.device) -> tuple[float, dict]:
+    model.eval()
+    losses, logits, attention = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(data), cfg.batch_size):
+            idx = torch.arange(start, min(start + cfg.batch_size, len(data)))
+            inputs, y = data.batch(idx, device)
+            out = model(**inputs)
+            losses.append(float(loss_fn(out, y, cfg.ccr_consistency)) * len(idx))
+            logits.append(out["logit"].float().cpu())
+            if out["attention"] is not None:
+                att = torch.zeros(len(idx), data.tokens.shape[1])
+                att[:, : out["attention"].shape[1]] = out["attention"].float().cpu()
+                attention.append(att)
+    result = {"prob": torch.sigmoid(torch.cat(logits)).numpy()}
+    result["attention"] = torch.cat(attention).numpy() if attention else None
+    return sum(losses) / max(len(data), 1), result
+
+
+def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays) -> tuple[PopularityNet, dict]:
+    """Train one model; keep the weights of the epoch with the lowest validation loss.
+
+    Returns the best model (on CPU) and its history (per-epoch train/val loss, best epoch)."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    use_amp = device.type == "cuda"
+    model = PopularityNet(model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    best = {"val_loss": float("inf"), "epoch": -1, "state": None}
+    history = []
+    for epoch in range(cfg.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
+        model.train()
+        total = 0.0
+        for idx in torch.randperm(len(train), generator=generator).split(cfg.batch_size):
+            inputs, y = train.batch(idx, device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss = loss_fn(model(**inputs), y, cfg.ccr_consistency)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += float(loss.detach()) * len(idx)
+        val_loss, _ = _evaluate(model, val, cfg, device)
+        history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        elif epoch - best["epoch"] >= cfg.patience:
+            break
+    model.load_state_dict(best["state"])
+    logger.info("%s seed %d: best epoch %d of %d, val loss %.4f", model_cfg.arch, cfg.seed, best["epoch"] + 1,
+                len(history), best["val_loss"])  # fmt: skip
+    return model.cpu(), {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
+
+
+def predict(model: PopularityNet, data: Arrays, cfg: TrainConfig) -> dict:
+    """Popularity probabilities (and word attention for explicit-attention models)."""
+    device = pick_device(cfg.device)
+    _, result = _evaluate(model.to(device), data, cfg, device)
+    model.cpu()
+    return result
+
+
+def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Precision, recall, F-measure and accuracy in percent, popular = positive (Tables I–II)."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    tp = float((y_true & y_pred).sum())
+    precision = tp / y_pred.sum() if y_pred.sum() else 0.0
+    recall = tp / y_true.sum() if y_true.sum() else 0.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": 100 * precision, "recall": 100 * recall, "f_measure": 100 * f,
+            "accuracy": 100 * float((y_true == y_pred).mean())}  # fmt: skip

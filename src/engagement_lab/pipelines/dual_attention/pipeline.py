@@ -1,0 +1,74 @@
+"""The ``dual_attention`` pipeline: one training template, one namespace per model of Tables I–II.
+
+Each model (``visual``, ..., ``full``) is the same ``train`` node under its own namespace (as in
+kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
+``dual_attention_<model>_model`` / ``_predictions`` / ``_history``. One node then scores them all
+on test (the results contract); three analysis nodes reproduce §IV-D–F.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import attention_samples, evaluate_models, image_clusters, prepare_inputs, train_variant, word_statistics
+
+# Tables I and II: the paper's baselines, then the ablations; "full" is the dual-attention model.
+# The names must match the keys of params:dual_attention.models.
+MODELS = ("visual", "textual", "early_fusion", "late_fusion", "ccr", "similarity",
+          "e_attn", "env", "env_i_attn", "e_attn_env", "full")  # fmt: skip
+
+
+def model_pipeline(name: str) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(
+                train_variant,
+                ["inputs", "params:dual_attention", "params:variant"],
+                ["model", "predictions", "history"],
+                name="train",
+            )
+        ]  # fmt: skip
+    )
+    return Pipeline(
+        template,
+        namespace=name,
+        inputs={"inputs": "dual_attention_inputs"},
+        outputs={
+            "model": f"dual_attention_{name}_model",
+            "predictions": f"dual_attention_{name}_predictions",
+            "history": f"dual_attention_{name}_history",
+        },
+        parameters={
+            "params:dual_attention": "params:dual_attention",
+            "params:variant": f"params:dual_attention.models.{name}",
+        },
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = Pipeline(
+        [
+            Node(
+                prepare_inputs,
+                ["user_environment_model_input", "params:dual_attention"],
+                "dual_attention_inputs",
+                name="prepare_dual_attention_inputs",
+            )
+        ]  # fmt: skip
+    )
+    models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
+    report = Pipeline(
+        [
+            Node(evaluate_models,
+                 ["user_environment_model_input", "ground_truth_posts", "params:dual_attention",
+                  "params:user_environment", *(f"dual_attention_{m}_predictions" for m in MODELS)],
+                 ["dual_attention_metrics", "dual_attention_mlflow_metrics", "dual_attention_results_table",
+                  "dual_attention_results_plot"], name="evaluate_dual_attention"),
+            Node(image_clusters, ["user_environment_model_input", "params:dual_attention"],
+                 ["dual_attention_image_clusters", "dual_attention_image_clusters_plot"], name="image_clusters"),
+            Node(word_statistics, ["user_environment_model_input", "params:dual_attention"],
+                 ["dual_attention_word_statistics", "dual_attention_word_statistics_plot"], name="word_statistics"),
+            Node(attention_samples, ["dual_attention_full_predictions", "user_environment_model_input",
+                                     "params:dual_attention"],
+                 ["dual_attention_attention_samples", "dual_attention_attention_plot"], name="attention_samples"),
+        ]
+    )  # fmt: skip
+    return prepare + models + report

@@ -1,0 +1,153 @@
+"""dual_attention: the models, a planted-novelty learning test, the analyses and the whole pipeline
+on the tiny world writing the results contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from kedro.runner import SequentialRunner
+
+from engagement_lab.dual_attention.analysis import iterative_kmeans, text_statistics
+from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
+from engagement_lab.dual_attention.train import binary_metrics
+from engagement_lab.pipelines.dual_attention import MODELS
+from engagement_lab.pipelines.dual_attention import create_pipeline as dual_attention_pipeline
+from engagement_lab.pipelines.dual_attention.nodes import prepare_inputs, train_variant
+from engagement_lab.pipelines.user_environment import create_pipeline as user_environment_pipeline
+from engagement_lab.pipelines.user_environment.nodes import build_model_input, fit_topic_model, label_and_split
+from tests.conftest import base_params, project_catalog
+
+ARCH_CONFIGS = [
+    {"arch": "visual"}, {"arch": "textual"}, {"arch": "early_fusion"}, {"arch": "late_fusion"}, {"arch": "ccr"},
+    {"arch": "similarity"}, {"arch": "dual", "explicit_attention": True},
+    {"arch": "dual", "environment": "concat"}, {"arch": "dual", "explicit_attention": True, "environment": "implicit"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ARCH_CONFIGS, ids=lambda v: "-".join(str(x) for x in v.values()))
+def test_every_model_gives_one_logit_and_attention_sums_to_one(variant):
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=30, image_dim=12, topic_dim=5, embed_dim=8, hidden_dim=8, attention_dim=6,
+                         env_dim=8, fc_dim=8, **variant)  # fmt: skip
+    model = PopularityNet(config).eval()
+    tokens = torch.tensor([[3, 4, 5, 0, 0], [7, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+    lengths = torch.tensor([3, 1, 5])
+    out = model(torch.randn(3, 12), tokens, lengths, torch.randn(3, 12), torch.randn(3, 5))
+    assert out["logit"].shape == (3,) and torch.isfinite(out["logit"]).all()
+    if variant.get("explicit_attention"):
+        a = out["attention"]
+        torch.testing.assert_close(a.sum(1), torch.ones(3))
+        assert a[0, 3:].abs().sum() == 0 and a[1, 1:].abs().sum() == 0  # no weight on padding
+    else:
+        assert out["attention"] is None
+    assert len(out["aux_logits"]) == (2 if variant["arch"] == "ccr" else 0)
+
+
+def test_model_config_names_bad_choices():
+    with pytest.raises(ValueError, match="'transformer'"):
+        ModelConfig(arch="transformer", vocab_size=3, image_dim=2, topic_dim=2)
+    with pytest.raises(ValueError, match="'dual' only"):
+        ModelConfig(arch="visual", vocab_size=3, image_dim=2, topic_dim=2, environment="implicit")
+
+
+def test_the_environment_is_what_finds_novel_posts(novelty_world):
+    """Popularity is planted as novelty only: the models with the user environment must beat the
+    explicit-attention model without it by 10 points and reach 75 % of the oracle's accuracy."""
+    ue = base_params("user_environment")
+    ue["lda"] = {**ue["lda"], "num_topics": 16, "passes": 5}
+    labelled = label_and_split(novelty_world, ue)
+    model_input = build_model_input(labelled, fit_topic_model(labelled, ue)[0], ue)
+    da = base_params("dual_attention", seeds=[0], image_pca=None)
+    da["train"] = {**da["train"], "lr": 1e-3, "lr_after": 1e-3, "epochs": 60, "patience": 20, "weight_decay": 0.0}
+    da["model"] = {**da["model"], "dropout": 0.1}
+    inputs = prepare_inputs(model_input, da)
+    accuracy = {}
+    for name in ("e_attn", "env", "env_i_attn"):
+        _, predictions, _ = train_variant(inputs, da, da["models"][name])
+        test = predictions[predictions["split"] == "test"]
+        accuracy[name] = binary_metrics(test["label"], test["prob"] > 0.5)["accuracy"]
+    test = model_input[model_input["split"] == "test"]
+    oracle = binary_metrics(test["label"].astype(int), novelty_world.set_index("post_id").loc[test["post_id"], "novel"])
+    for name in ("env", "env_i_attn"):
+        assert accuracy[name] >= accuracy["e_attn"] + 10, accuracy
+        assert accuracy[name] >= 0.75 * oracle["accuracy"], (accuracy, oracle)
+
+
+def test_iterative_kmeans_picks_the_lopsided_clusters():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 20, (4, 5))
+    features = np.concatenate([c + rng.normal(0, 1, (50, 5)) for c in centres])
+    unpopular = np.concatenate([rng.random(50) < p for p in (0.95, 0.05, 0.5, 0.5)])
+    assign, classes = iterative_kmeans(features, unpopular, n_clusters=4, threshold=0.2, min_size=10, seed=0)
+    assert len(classes) == 4 and (assign >= 0).all() and classes["size"].sum() == len(features)
+    picked = classes[classes["picked"]].sort_values("R")
+    assert len(picked) == 2 and picked["R"].iloc[0] < 0.2 and picked["R"].iloc[1] > 0.8
+    assert (classes.loc[~classes["picked"], "R"].sub(0.5).abs() <= 0.2).all()
+
+
+def test_text_statistics_count_and_filter():
+    docs = [["love", "the", "😂", "#sun", "."], ["love", "it", "😂"], ["sad", "with", "😢"], ["sad", "love"]]
+    table = text_statistics(docs, np.array([1, 1, 0, 0]), min_count=1).set_index("text")
+    assert table.loc["love", ["m_p", "m_n", "m_p_minus_m_n"]].tolist() == [2, 1, 1]
+    assert table.loc["😂", "kind"] == "emoji" and table.loc["😂", "m_p_minus_m_n"] == 2
+    assert table.loc["#sun", "kind"] == "word"
+    assert not {"the", "it", "with", "."} & set(table.index)  # articles, pronouns, prepositions, symbols
+
+
+def test_prepare_inputs_names_missing_columns():
+    with pytest.raises(ValueError, match="user_environment"):
+        prepare_inputs(pd.DataFrame({"post_id": ["a"]}), base_params("dual_attention"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_featured, tmp_path_factory):
+    """user_environment + dual_attention on the tiny world through the project's own catalog."""
+    root = tmp_path_factory.mktemp("dual_attention")
+    catalog = project_catalog(root)
+    for name in ("posts", "images", "image_embeddings", "ground_truth_posts"):
+        catalog.save(name, tiny_featured.load(name))
+    ue = base_params("user_environment")
+    ue["lda"] = {**ue["lda"], "passes": 5}
+    da = base_params("dual_attention", seeds=[0])
+    da["train"] = {**da["train"], "epochs": 3}
+    catalog["params:user_environment"] = ue
+    catalog["params:dual_attention"] = da
+    for name in MODELS:
+        catalog[f"params:dual_attention.models.{name}"] = da["models"][name]
+    SequentialRunner().run(user_environment_pipeline() + dual_attention_pipeline(), catalog)
+    return root, catalog
+
+
+def test_pipeline_writes_the_results_contract(tiny_run):
+    root, catalog = tiny_run
+    results = catalog.load("dual_attention_metrics")
+    model_input = catalog.load("user_environment_model_input")
+    assert results["pipeline"] == "dual_attention" and set(results["models"]) == set(MODELS)
+    assert results["split_sizes"] == {s: int((model_input["split"] == s).sum()) for s in ("train", "val", "test")}
+    for metrics in [*results["models"].values(), results["oracle"]]:
+        assert set(metrics) == {"precision", "recall", "f_measure", "accuracy"}
+        assert all(0 <= v <= 100 for v in metrics.values())
+    versions = list((root / "data/08_reporting/dual_attention/metrics.json").iterdir())
+    assert len(versions) == 1 and json.loads((versions[0] / "metrics.json").read_text()) == results
+    full = catalog.load("dual_attention_full_predictions")
+    assert len(full) == results["split_sizes"]["val"] + results["split_sizes"]["test"]
+    state = catalog.load("dual_attention_full_model")  # a state dict, loaded with weights_only=True
+    assert "attention.W_a.weight" in state
+
+
+def test_pipeline_writes_the_analyses(tiny_run):
+    _, catalog = tiny_run
+    clusters = catalog.load("dual_attention_image_clusters")
+    assert 1 <= len(clusters) <= 12 and clusters["R_train"].between(0, 1).all()
+    words = catalog.load("dual_attention_word_statistics")
+    assert (words["m_p_minus_m_n"] == words["m_p"] - words["m_n"]).all()
+    samples = catalog.load("dual_attention_attention_samples")
+    assert samples.groupby("post_id")["weight"].sum().round(3).eq(1).all()
+    assert set(samples["label"]) == {0, 1}
+    for name in ("results", "image_clusters", "word_statistics", "attention"):
+        figure = catalog.load(f"dual_attention_{name}_plot")
+        assert len(figure.data) >= 1
