@@ -45,6 +45,8 @@ bench: install
 	$(BIN)/python bench/bench_ingestion.py
 	$(BIN)/python bench/bench_image_features.py
 	$(BIN)/python bench/bench_pretraining.py
+	$(BIN)/python bench/bench_lda.py
+	$(BIN)/python bench/bench_engagement.py
 
 # Lineage and plots: http://127.0.0.1:4141
 viz: install

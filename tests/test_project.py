@@ -48,6 +48,9 @@ def test_registry_lists_the_pipelines(project_copy):
         "engagement_clustering",
         "pretraining",
         "transfer_evaluation",
+        "user_environment",
+        "dual_attention",
+        "engagement",
     ]:
         assert f"- {name}" in out
 
