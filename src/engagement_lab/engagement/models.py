@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
+
 FUSIONS = ("concat", "cross_attention", "gated")
 
 
 @dataclass
 class ModelConfig:
-    image_dim: int = 1280
-    text_dim: int = 384
+    image_dim: int = IMAGE_DIM
+    text_dim: int = TEXT_DIM
     d_model: int = 128
     n_tokens: int = 4
     n_heads: int = 4

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-from engagement_lab.features.encoders import image_features, load_image_encoder
+from engagement_lab.features.encoders import IMAGE_DIM, image_features, load_image_encoder
 
 TASKS = ("comments", "reactions")
 
@@ -56,7 +56,7 @@ def build_backbone(name: str) -> tuple[nn.Module, int]:
         model.fc = nn.Identity()
         return model, dim
     if name == "efficientnet_lite0":
-        return EfficientNetFeatures(), 1280
+        return EfficientNetFeatures(), IMAGE_DIM
     raise ValueError(f"Unknown backbone {name!r}; choose resnet_small, resnet18, resnet50 or efficientnet_lite0")
 
 

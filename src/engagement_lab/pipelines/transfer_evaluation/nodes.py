@@ -20,6 +20,7 @@ from torch import nn
 
 from engagement_lab.datasets import RawFolder
 from engagement_lab.features.encoders import pick_device
+from engagement_lab.ingestion.common import IMAGE_SUFFIXES
 from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.vise.models import build_backbone
 from engagement_lab.vise.transfer import (
@@ -32,7 +33,6 @@ from engagement_lab.vise.transfer import (
 )
 
 logger = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def list_emotion_images(raw_emotion_subset: RawFolder) -> pd.DataFrame:
