@@ -7,12 +7,9 @@ from typing import Any
 
 import fsspec
 import pandas as pd
-import torch
 from kedro.io.core import (
     AbstractDataset,
-    AbstractVersionedDataset,
     DatasetError,
-    Version,
     get_filepath_str,
     get_protocol_and_path,
 )
@@ -107,44 +104,3 @@ class CacheParquetDataset(ParquetDataset):
         if not self._exists():
             return pd.DataFrame({c: pd.Series(dtype="object") for c in self._columns})
         return super().load()
-
-
-class TorchStateDictDataset(AbstractVersionedDataset[dict, dict]):
-    """A torch ``state_dict`` (tensors only) in a ``.pt`` file, versioned like any Kedro dataset.
-
-    Loading uses ``weights_only=True``: a state dict needs no pickled code, and a file that
-    holds any is refused instead of executed."""
-
-    def __init__(self, *, filepath: str, version: Version | None = None, fs_args: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
-        protocol, path = get_protocol_and_path(filepath, version)
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(protocol, **(fs_args or {}))
-        self.metadata = metadata
-        super().__init__(filepath=PurePosixPath(path), version=version, exists_function=self._fs.exists,
-                         glob_function=self._fs.glob)  # fmt: skip
-
-    def load(self) -> dict:
-        path = get_filepath_str(self._get_load_path(), self._protocol)
-        with self._fs.open(path, "rb") as f:
-            return torch.load(f, map_location="cpu", weights_only=True)
-
-    def save(self, data: dict) -> None:
-        if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-            raise DatasetError(
-                f"TorchStateDictDataset saves a dict of tensors (a state_dict), got {type(data).__name__}"
-            )
-        path = get_filepath_str(self._get_save_path(), self._protocol)
-        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        with self._fs.open(path, "wb") as f:
-            torch.save(data, f)
-
-    def _exists(self) -> bool:
-        try:
-            path = get_filepath_str(self._get_load_path(), self._protocol)
-        except DatasetError:
-            return False
-        return self._fs.exists(path)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "protocol": self._protocol, "version": self._version}

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from PIL import Image
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from torchvision.transforms import v2
@@ -180,10 +181,10 @@ def train(
     n_classes: dict[str, int],
     checkpoint_path: str | Path | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
-) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train a VisE model on ``labels`` (post_id, image_path, comment_clusters, reaction_cluster).
 
-    Returns the backbone's state dict (the heads are pretraining-only) and the per-epoch history.
+    Returns the backbone on the CPU (the heads are pretraining-only) and the per-epoch history.
     With ``checkpoint_path``, a checkpoint is written after every epoch and a matching one
     (same config, same data) is resumed from; a finished one returns at once."""
     distributed = dist.is_available() and dist.is_initialized()
@@ -300,8 +301,7 @@ def train(
         if distributed:
             dist.barrier()
 
-    backbone = {name: tensor.detach().cpu() for name, tensor in raw_model.backbone.state_dict().items()}
-    return backbone, history
+    return raw_model.backbone.cpu().eval(), history
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from kedro_datasets_experimental.pytorch import PyTorchDataset
 from PIL import Image
 
-from engagement_lab.datasets import TorchStateDictDataset
 from engagement_lab.vise.models import build_backbone, vise_loss
 from engagement_lab.vise.train import TrainConfig, train
 from tests.conftest import PROJECT, project_catalog
@@ -98,8 +98,8 @@ def test_a_killed_run_resumes_to_the_same_weights(labels, tmp_path):
 
     resumed, resumed_history = train(CONFIG, labels, N_CLASSES, checkpoint)
     assert [row["epoch"] for row in resumed_history] == [1, 2, 3]
-    for name, tensor in straight.items():
-        assert torch.allclose(tensor.float(), resumed[name].float(), atol=1e-5), name
+    for name, tensor in straight.state_dict().items():
+        assert torch.allclose(tensor.float(), resumed.state_dict()[name].float(), atol=1e-5), name
     assert resumed_history[-1]["loss"] == pytest.approx(straight_history[-1]["loss"], rel=1e-4)
 
 
@@ -146,7 +146,7 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
 
     saved = list((root / "data/06_models/pretraining/vise_reactions/backbone.pt").glob("*/backbone.pt"))
     assert len(saved) == 1
-    state = TorchStateDictDataset(filepath=str(saved[0])).load()
+    state = PyTorchDataset(filepath=str(saved[0])).load()
     backbone, _ = build_backbone("resnet_small")
     backbone.load_state_dict(state)  # the saved weights are the backbone's, heads dropped
     checkpoint = torch.load(tmp_path / "ddp.pt", weights_only=True)
