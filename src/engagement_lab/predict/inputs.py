@@ -1,7 +1,7 @@
 """New posts to score: read from an instaloader folder (through the ingestion adapter) or from a CSV of
 image path, caption and user id, and checked row by row.
 
-Every input row comes out exactly once, in input order, with ``status`` ``"ok"`` (to be scored) or
+Every input row comes out exactly once, in input order (a folder's: profile, then date), with ``status`` ``"ok"`` (to be scored) or
 ``"error"`` and a ``reason`` naming the problem (an unreadable image with its path and the decoder's
 message, an empty caption, metadata that does not parse); nothing is dropped silently.
 """
@@ -105,7 +105,7 @@ def read_folder(folder: RawFolder, source: str, min_side: int) -> pd.DataFrame:
     if len(orphans):
         logger.warning("%d image files in %s belong to no post and are not scored: %s", len(orphans), folder.root,
                        ", ".join(orphans["file"].head(5)))  # fmt: skip
-    frame = _frame(rows)
+    frame = _frame(sorted(rows, key=lambda r: str(r["post_ref"])))  # folder order: profile, then date
     logger.info("predict: %d new posts read from %s (%d with a problem)", len(frame), folder.root,
                 int((frame["status"] == "error").sum()))  # fmt: skip
     return frame

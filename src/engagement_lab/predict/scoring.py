@@ -42,7 +42,7 @@ def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Frozen-encoder features of the scorable posts: image (EfficientNet-lite0) and text (MiniLM of
     title + caption + hashtags, as the features pipeline builds a post's text)."""
     ok = scorable(posts)
-    frame = ok[["row", "post_ref", "user_id", "caption"]].copy()
+    frame = ok[["row", "post_ref", "user_id", "posted_at", "caption"]].copy()
     frame["title"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     frame["tags"] = pd.Series([re.findall(r"#(\w+)", str(c)) for c in frame["caption"]], index=frame.index,
                               dtype=object)  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from engagement_lab.datasets import RawFolder, RawFolderDataset
 from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_models, project_pipelines
 from engagement_lab.pipelines.predict import create_pipeline
 from engagement_lab.pipelines.predict.nodes import read_new_posts
@@ -138,8 +139,6 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
 
 def test_bad_csv_and_empty_folder_are_named():
     params, ingestion = predict_params(input="csv"), base_params("ingestion")
-    from engagement_lab.datasets import RawFolder
-
     no_columns = RawFolder("/x", {"posts.csv": lambda: b"path,text\na.jpg,hi\n"})
     with pytest.raises(PredictInputError, match=r"lacks the columns \['image_path', 'caption', 'user_id'\]"):
         read_new_posts(RawFolder("/y", {}), no_columns, params, ingestion)
@@ -164,3 +163,16 @@ def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
 
 def test_hook_passes_when_the_models_exist(trained):
     assert missing_models(predict_catalog(trained), create_pipeline(), {}) == []
+
+
+def test_metadata_that_does_not_parse_is_an_error_row(tiny_world, tmp_path):
+    raw, _ = tiny_world
+    folder = tmp_path / "new_posts"
+    shutil.copytree(raw / "new_posts", folder)
+    broken = sorted(folder.rglob("*_UTC.json.xz"))[0]
+    broken.write_bytes(b"not xz at all")
+    posts = read_new_posts(RawFolderDataset(path=str(folder)).load(), None, predict_params(), base_params("ingestion"))
+    assert len(posts) == len(EXAMPLE_CASES) and posts["row"].tolist() == list(range(len(posts)))
+    row = posts[posts["post_ref"] == str(broken.relative_to(folder)).removesuffix(".json.xz")]
+    assert len(row) == 1 and row["status"].iloc[0] == "error"
+    assert row["reason"].iloc[0].startswith("post rejected: json: metadata does not parse")
