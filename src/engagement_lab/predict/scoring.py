@@ -17,7 +17,7 @@ import torch
 
 from engagement_lab.dual_attention.environment import context_mask
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
-from engagement_lab.dual_attention.text import tokenize
+from engagement_lab.dual_attention.text import token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
 from engagement_lab.engagement.targets import CLASS_NAMES
 from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
@@ -93,6 +93,7 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
                          device: str = "cpu") -> pd.DataFrame:  # fmt: skip
     """Per-user popular probability of the dual-attention model and its most attended caption tokens.
 
+    The top words are the caption tokens (punctuation aside) with the highest attention weight.
     The post's environment is the mean over its user's history posts (training's environment of a
     held-out post); a user without history gets the population mean, as training's fallback did."""
     per_user, population, counts = environments
@@ -128,7 +129,9 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
             words.append("")
             continue
         shown = doc[:max_len]
-        order = np.argsort(-attention[i, : len(shown)], kind="stable")[:top_words]
+        # Words, hashtags, mentions and emoji; punctuation only when a caption has nothing else.
+        candidates = [j for j, t in enumerate(shown) if token_kind(t) != "symbol"] or list(range(len(shown)))
+        order = sorted(candidates, key=lambda j: (-attention[i, j], j))[:top_words]
         words.append(", ".join(f"{shown[j]} ({attention[i, j]:.2f})" for j in order))
     return pd.DataFrame({
         "row": features["row"].to_numpy(),
