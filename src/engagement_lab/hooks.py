@@ -48,3 +48,53 @@ def log_saved_artifact(catalog: DataCatalog, dataset_name: str) -> None:
         local_path = dataset._filepath
     mlflow.log_artifact(str(PurePosixPath(local_path)), artifact_path=artifact_path)
     logger.info("Logged %s to MLflow under %s", local_path, artifact_path)
+
+
+class MissingModelError(RuntimeError):
+    """A pipeline reads a trained model that no run has saved yet."""
+
+
+def missing_models(catalog: DataCatalog, pipeline: Any, registered: dict[str, Any]) -> list[str]:
+    """One line per free input of ``pipeline`` in the ``models`` layer that does not exist yet: the
+    catalog entry, its file, and the registered pipeline(s) that write it."""
+    lines = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        dataset = catalog.get(name)
+        layer = ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
+        if layer != "models" or catalog.exists(name):
+            continue
+        makers = sorted(n for n, p in registered.items() if n != "__default__" and name in p.all_outputs())
+        where = getattr(dataset, "_filepath", None)
+        run = " or ".join(f"`kedro run --pipelines={m}`" for m in makers) or "the pipeline that writes it"
+        lines.append(f"{name} ({where}) does not exist: run {run} first")
+    return lines
+
+
+def project_pipelines() -> dict[str, Any]:
+    """Every pipeline under ``engagement_lab.pipelines`` (``kedro run --pipelines=x`` registers only x)."""
+    import importlib
+    import pkgutil
+
+    import engagement_lab.pipelines as package
+
+    found = {}
+    for module in pkgutil.iter_modules(package.__path__):
+        try:
+            found[module.name] = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        except Exception as error:  # noqa: BLE001 - a broken pipeline must not hide the missing model
+            logger.debug("pipeline %s not loaded: %s", module.name, error)
+    return found
+
+
+class MissingModelsHook:
+    """Before a run starts, name every trained model it reads that is missing and the pipeline that makes it,
+    instead of a dataset load error midway through the run."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
+        # Checked first with no producers: building every pipeline only when a model is missing.
+        if missing_models(catalog, pipeline, {}):
+            lines = missing_models(catalog, pipeline, project_pipelines())
+            raise MissingModelError("This run needs trained models that do not exist yet:\n  " + "\n  ".join(lines))

@@ -28,6 +28,19 @@ def _words(text: pd.Series) -> pd.Series:
     return text.fillna("").str.split().str.len().fillna(0).astype(int)
 
 
+def add_text_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first tags as tag_1..tag_3, the tag count and title/caption lengths (in place, returned)."""
+    tags = frame["tags"].map(lambda t: [] if t is None or (isinstance(t, float) and np.isnan(t)) else list(t))
+    for k in range(N_TAGS):
+        frame[f"tag_{k + 1}"] = tags.map(lambda t, k=k: str(t[k]) if len(t) > k else "")
+    frame["n_tags"] = tags.map(len)
+    frame["title_chars"] = frame["title"].fillna("").str.len()
+    frame["title_words"] = _words(frame["title"])
+    frame["caption_chars"] = frame["caption"].fillna("").str.len()
+    frame["caption_words"] = _words(frame["caption"])
+    return frame
+
+
 def build_model_input(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
                       post_texts: pd.DataFrame, text_embeddings: pd.DataFrame,
                       source: str) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
@@ -80,14 +93,7 @@ def build_model_input(posts: pd.DataFrame, images: pd.DataFrame, image_embedding
     if len(frame) and len(frame["text_embedding"].iloc[0]) != TEXT_DIM:
         raise EngagementDataError(f"text embeddings must have {TEXT_DIM} dimensions")
 
-    tags = frame["tags"].map(lambda t: [] if t is None or (isinstance(t, float) and np.isnan(t)) else list(t))
-    for k in range(N_TAGS):
-        frame[f"tag_{k + 1}"] = tags.map(lambda t, k=k: str(t[k]) if len(t) > k else "")
-    frame["n_tags"] = tags.map(len)
-    frame["title_chars"] = frame["title"].fillna("").str.len()
-    frame["title_words"] = _words(frame["title"])
-    frame["caption_chars"] = frame["caption"].fillna("").str.len()
-    frame["caption_words"] = _words(frame["caption"])
+    frame = add_text_features(frame)
     for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("int64")
     stats["modelled"] = len(frame)

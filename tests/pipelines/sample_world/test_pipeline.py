@@ -43,7 +43,7 @@ def test_every_format_is_written_with_its_layout(tiny_world):
     raw, catalog = tiny_world
     posts = catalog.load("ground_truth_posts")
     users = catalog.load("ground_truth_users")
-    assert {p.name for p in raw.iterdir()} == {*FORMATS, "emotion_subset"}
+    assert {p.name for p in raw.iterdir()} == {*FORMATS, "emotion_subset", "new_posts"}
     for name in ["train_category.json", "train_text.json", "train_temporalspatial_information.json",
                  "train_user_data.json", "train_additional_information.json"]:  # fmt: skip
         assert (raw / "smpd/train_allmetadata_json" / name).is_file()

@@ -67,8 +67,17 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
                                  for a in (image, ids, lengths, image_env, topic_env, y)))  # fmt: skip
     logger.info("dual_attention inputs: vocabulary %d (train captions), %s", len(vocab),
                 {s: len(a) for s, a in arrays.items()})  # fmt: skip
+    preprocessor = {"vocab": vocab, "max_caption_len": params["max_caption_len"], "image_mean": img_mu,
+                    "image_std": img_sd, "image_pca": pca if params.get("image_pca") else None,
+                    "topic_mean": top_mu, "topic_std": top_sd}  # fmt: skip
     return {"arrays": arrays, "vocab": vocab, "frame": labelled[["post_id", "user_id", "split", "label"]],
-            "tokens": tokens}  # fmt: skip
+            "tokens": tokens, "preprocessor": preprocessor}  # fmt: skip
+
+
+def export_preprocessor(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What scoring a new post needs besides the weights: the train vocabulary and the train feature
+    scalers / image PCA (the ``predict`` pipeline applies them as training did)."""
+    return inputs["preprocessor"]
 
 
 def _model_config(variant: dict[str, Any], params: dict[str, Any], inputs: dict[str, Any]) -> ModelConfig:

@@ -8,7 +8,15 @@ on test (the results contract); three analysis nodes reproduce §IV-D–F.
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import attention_samples, evaluate_models, image_clusters, prepare_inputs, train_variant, word_statistics
+from .nodes import (
+    attention_samples,
+    evaluate_models,
+    export_preprocessor,
+    image_clusters,
+    prepare_inputs,
+    train_variant,
+    word_statistics,
+)
 
 # Tables I and II: the paper's baselines, then the ablations; "full" is the dual-attention model.
 # The names must match the keys of params:dual_attention.models.
@@ -51,7 +59,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["user_environment_model_input", "params:dual_attention"],
                 "dual_attention_inputs",
                 name="prepare_dual_attention_inputs",
-            )
+            ),
+            Node(
+                export_preprocessor,
+                "dual_attention_inputs",
+                "dual_attention_preprocessor",
+                name="export_dual_attention_preprocessor",
+            ),
         ]  # fmt: skip
     )
     models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))

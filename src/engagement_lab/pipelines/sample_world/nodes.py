@@ -10,6 +10,7 @@ import pandas as pd
 
 from engagement_lab.world.config import build_config, config_to_dict
 from engagement_lab.world.export import DEFECT_COLUMNS, WRITERS, write_emotion_subset
+from engagement_lab.world.new_posts import write_new_posts
 from engagement_lab.world.render import render_post_images
 from engagement_lab.world.simulate import World, simulate
 
@@ -63,6 +64,16 @@ def export_crowdtangle(*args: Any) -> tuple[dict[str, bytes], pd.DataFrame]:
 def export_instaloader(*args: Any) -> tuple[dict[str, bytes], pd.DataFrame]:
     """instaloader profile folders with .jpg, .txt and .json.xz per post."""
     return _export("instaloader", *args)
+
+
+def export_new_posts(params: dict[str, Any], taxonomy: pd.DataFrame, users: pd.DataFrame,
+                     posts: pd.DataFrame) -> dict[str, bytes]:  # fmt: skip
+    """An example folder of new posts (instaloader layout) for the predict pipeline: known users, one
+    unknown user, one corrupt image, one empty caption. Renders its own images, so it runs alone too:
+    ``kedro run --pipelines=sample_world --nodes=export_new_posts``."""
+    files = write_new_posts(World(build_config(params), taxonomy, users, posts, pd.DataFrame()))
+    logger.info("Wrote %d example new-post files", len(files))
+    return files
 
 
 def export_emotion_subset(taxonomy: pd.DataFrame, params: dict[str, Any]) -> tuple[dict[str, bytes], pd.DataFrame]:

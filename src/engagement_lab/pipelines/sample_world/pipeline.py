@@ -7,6 +7,7 @@ from .nodes import (
     export_crowdtangle,
     export_emotion_subset,
     export_instaloader,
+    export_new_posts,
     export_pixelrec,
     export_smpd,
     render_images,
@@ -40,6 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 Node(func, WORLD, [f"raw_{fmt}", f"defects_{fmt}"], name=f"export_{fmt}")
                 for fmt, func in EXPORTS.items()
             ],
+            Node(export_new_posts, WORLD[:4], "raw_new_posts", name="export_new_posts"),
             Node(
                 export_emotion_subset,
                 ["ground_truth_taxonomy", "params:sample_world"],

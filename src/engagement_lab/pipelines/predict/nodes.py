@@ -1,0 +1,96 @@
+"""Nodes of the ``predict`` pipeline: read and check new posts, embed them, one scorer per model, merge."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import torch
+
+from engagement_lab.datasets import RawFolder
+from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder
+from engagement_lab.predict.scoring import (
+    embed_posts,
+    load_dual_attention,
+    merge_scores,
+    score_dual_attention,
+    score_engagement,
+    user_environments,
+)
+
+logger = logging.getLogger(__name__)
+INPUTS = ("instaloader", "csv")
+
+
+def read_new_posts(folder: RawFolder, csv_folder: RawFolder, params: dict[str, Any],
+                   ingestion_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+    """The new posts, one row each in input order, checked: ``status`` ok or error with a ``reason``.
+
+    ``params.input`` picks the instaloader folder (``raw_new_posts``) or the CSV folder (``new_posts_csv``);
+    images are checked as ingestion checks them (fully decoded, at least ``min_image_side`` px)."""
+    kind, min_side = params["input"], ingestion_params["min_image_side"]
+    if kind == "instaloader":
+        return read_folder(folder, params["source"], min_side)
+    if kind == "csv":
+        return read_csv(csv_folder, params["source"], min_side)
+    raise PredictInputError(f"predict.input must be one of {INPUTS}, got {kind!r}")
+
+
+def embed_new_posts(posts: pd.DataFrame, feature_params: dict[str, Any]) -> pd.DataFrame:
+    """Frozen image and text embeddings of the scorable posts (the features pipeline's encoders and settings)."""
+    return embed_posts(posts, feature_params)
+
+
+def score_dual_attention_posts(features: pd.DataFrame, model_state: Any, preprocessor: dict[str, Any],
+                               history: dict[str, Any], model_input: pd.DataFrame, params: dict[str, Any],
+                               user_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+    """Per-user popular probability (dual-attention model) and its top attention words per post."""
+    torch.set_num_threads(params["threads"])
+    environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
+    model = load_dual_attention(model_state, history["config"])
+    return score_dual_attention(features, model, preprocessor, environments, params["dual_attention"]["top_words"],
+                                params["device"])  # fmt: skip
+
+
+def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str, Any]], pd.DataFrame]:
+    def score_engagement_posts(features: pd.DataFrame, bundle: dict[str, Any]) -> pd.DataFrame:
+        return score_engagement(features, bundle, feature_set)
+
+    score_engagement_posts.__doc__ = (f"Engagement class and class probabilities (CatBoost, {feature_set!r} "
+                                      "features: no engagement counts needed).")  # fmt: skip
+    return score_engagement_posts
+
+
+def make_merge(names: list[str]) -> Callable[..., tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]]:
+    """The merge node for scorers ``names`` (their score tables come in that order)."""
+
+    def merge_predictions(posts: pd.DataFrame, canonical_posts: pd.DataFrame,
+                          *scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:  # fmt: skip
+        """One row per input post with every model's outputs; a summary with the count per status."""
+        known = set(canonical_posts["user_id"].dropna().astype(str))
+        table = merge_scores(posts, known, dict(zip(names, scores, strict=True)))
+        summary = summarise(table, names)
+        for status, count in summary["status"].items():
+            reasons = table.loc[table["status"] == status, "reason"].fillna("")
+            kinds = reasons[reasons != ""].str.split(":").str[0].value_counts().to_dict()
+            logger.info("predict: %d of %d posts %s%s", count, len(table), status,
+                        f" ({', '.join(f'{k}: {v}' for k, v in kinds.items())})" if kinds else "")  # fmt: skip
+        return table, table, summary
+
+    return merge_predictions
+
+
+def summarise(table: pd.DataFrame, names: list[str]) -> dict[str, Any]:
+    """Counts per status and per reason kind, unknown users, and which models scored."""
+    reasons = table["reason"].fillna("")
+    return {
+        "posts": len(table),
+        "status": {s: int(n) for s, n in table["status"].value_counts().sort_index().items()},
+        "reasons": {k: int(n) for k, n in reasons[reasons != ""].str.split(":").str[0].value_counts().items()},
+        "known_users": int(table["known_user"].sum()),
+        "unknown_users_scored": int(((table["status"] == "scored") & ~table["known_user"]).sum()),
+        "models": names,
+        "rows": table[["post_ref", "user_id", "known_user", "status", "reason"]].astype(str).to_dict("records"),
+    }

@@ -1,0 +1,85 @@
+"""The ``predict`` pipeline: new posts → checked rows → frozen-encoder features → one scorer per model →
+one table.
+
+Each scorer is a small modular pipeline under its own namespace (``predict.dual_attention``,
+``predict.engagement``) that reads ``predict_features`` plus its model's catalog entries and writes
+``predict_<name>_scores`` (one row per scored post, keyed by ``row``). ``merge_predictions`` joins every
+table in :data:`SCORERS` onto the input rows, prefixing each scorer's columns with its name. A new model
+is one more entry in :data:`SCORERS`: a function returning its scorer pipeline.
+"""
+
+from collections.abc import Callable
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    embed_new_posts,
+    make_engagement_scorer,
+    make_merge,
+    read_new_posts,
+    score_dual_attention_posts,
+)
+
+PARAMS = "params:predict"
+DUAL_ATTENTION_MODEL = "full"  # the dual-attention model of Tables I–II that scores new posts
+ENGAGEMENT_FEATURE_SET = "pre_publication"  # the CatBoost feature set that needs no engagement counts
+
+
+def scorer(name: str, node: Node, inputs: dict[str, str], parameters: set[str]) -> Pipeline:
+    """One model's scorer: ``node`` reads ``features`` (+ its model inputs) and writes ``scores``."""
+    return Pipeline(
+        [node],
+        namespace=f"predict.{name}",
+        inputs={"features": "predict_features", **inputs},
+        outputs={"scores": f"predict_{name}_scores"},
+        parameters=parameters,
+    )
+
+
+def dual_attention_scorer() -> Pipeline:
+    model = DUAL_ATTENTION_MODEL
+    return scorer(
+        "dual_attention",
+        Node(score_dual_attention_posts,
+             ["features", "model", "preprocessor", "history", "user_environment_model_input", PARAMS,
+              "params:user_environment"], "scores", name="score"),
+        {"model": f"dual_attention_{model}_model", "preprocessor": "dual_attention_preprocessor",
+         "history": f"dual_attention_{model}_history", "user_environment_model_input": "user_environment_model_input"},
+        {PARAMS, "params:user_environment"},
+    )  # fmt: skip
+
+
+def engagement_scorer() -> Pipeline:
+    return scorer(
+        "engagement",
+        Node(make_engagement_scorer(ENGAGEMENT_FEATURE_SET), ["features", "model"], "scores", name="score"),
+        {"model": f"engagement_catboost_{ENGAGEMENT_FEATURE_SET}_model"},
+        set(),
+    )
+
+
+# name → scorer pipeline; the name prefixes the scorer's columns in the predictions table.
+SCORERS: dict[str, Callable[[], Pipeline]] = {
+    "dual_attention": dual_attention_scorer,
+    "engagement": engagement_scorer,
+}
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    names = list(SCORERS)
+    prepare = Pipeline(
+        [
+            Node(read_new_posts, ["raw_new_posts", "new_posts_csv", PARAMS, "params:ingestion"], "predict_new_posts",
+                 name="read_new_posts"),
+            Node(embed_new_posts, ["predict_new_posts", "params:features"], "predict_features",
+                 name="embed_new_posts"),
+        ]
+    )  # fmt: skip
+    scorers = sum((SCORERS[name]() for name in names), Pipeline([]))
+    merge = Pipeline(
+        [
+            Node(make_merge(names), ["predict_new_posts", "posts", *(f"predict_{n}_scores" for n in names)],
+                 ["predictions", "predictions_csv", "predict_summary"], name="merge_predictions"),
+        ]
+    )  # fmt: skip
+    return prepare + scorers + merge

@@ -1,0 +1,188 @@
+"""Score new posts with the trained models: features from the frozen encoders, then one scorer per model.
+
+Each scorer takes the checked posts (``status == "ok"`` rows only) with their features and returns one
+row per scored post keyed by ``row``; :func:`merge_scores` joins them onto every input row, prefixing
+each scorer's columns with its name (``dual_attention_popular_probability``, ``engagement_class``, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from engagement_lab.dual_attention.environment import context_mask
+from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
+from engagement_lab.dual_attention.text import token_kind, tokenize
+from engagement_lab.engagement.data import add_text_features
+from engagement_lab.engagement.targets import CLASS_NAMES
+from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
+from engagement_lab.pipelines.features.nodes import build_post_texts
+
+logger = logging.getLogger(__name__)
+
+
+class PredictModelError(ValueError):
+    """A trained model or its companion does not fit what the scorer needs (named, with the fix)."""
+
+
+def _stack(column: pd.Series) -> np.ndarray:
+    return np.stack(column.to_numpy()).astype(np.float32)
+
+
+def scorable(posts: pd.DataFrame) -> pd.DataFrame:
+    return posts[posts["status"] == "ok"].reset_index(drop=True)
+
+
+def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Frozen-encoder features of the scorable posts: image (EfficientNet-lite0) and text (MiniLM of
+    title + caption + hashtags, as the features pipeline builds a post's text)."""
+    ok = scorable(posts)
+    frame = ok[["row", "post_ref", "user_id", "posted_at", "caption"]].copy()
+    frame["title"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    frame["tags"] = pd.Series([re.findall(r"#(\w+)", str(c)) for c in frame["caption"]], index=frame.index,
+                              dtype=object)  # fmt: skip
+    texts = build_post_texts(frame.rename(columns={"row": "post_id"}))["text"].tolist()
+    images = embed_image_files(ok["image_path"].tolist(), device=params["device"], batch_size=params["image_batch_size"],
+                               image_size=params["image_size"], progress=False)  # fmt: skip
+    frame["image_embedding"] = list(images)
+    frame["text_embedding"] = list(embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"],
+                                               progress=False))  # fmt: skip
+    logger.info("predict: embedded %d posts (images and texts)", len(frame))
+    return frame
+
+
+def user_environments(model_input: pd.DataFrame, include_unlabelled: bool) -> tuple[dict, tuple, dict]:
+    """Per user, the mean image feature and topic vector of their context posts (the history the model
+    saw); the population means (what a user without history gets, as in training); posts per user."""
+    needed = {"user_id", "split", "image", "topics"}
+    if missing := needed - set(model_input.columns):
+        raise PredictModelError(f"user_environment_model_input lacks columns {sorted(missing)}: "
+                                "run `kedro run --pipelines=user_environment`")  # fmt: skip
+    context = model_input[context_mask(model_input["split"], include_unlabelled)]
+    image, topics = _stack(context["image"]), _stack(context["topics"])
+    codes, users = pd.factorize(context["user_id"])
+    per_user = {}
+    for k, user in enumerate(users):
+        rows = codes == k
+        per_user[str(user)] = (image[rows].mean(0), topics[rows].mean(0))
+    counts = context["user_id"].value_counts().to_dict()
+    return per_user, (image.mean(0), topics.mean(0)), {str(k): int(v) for k, v in counts.items()}
+
+
+def load_dual_attention(state: Any, config: dict[str, Any]) -> PopularityNet:
+    """The trained network from its state dict and the config it was trained with."""
+    model = PopularityNet(ModelConfig(**config))
+    weights = state.state_dict() if isinstance(state, torch.nn.Module) else state
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise PredictModelError(
+            "dual_attention_full_model does not match the config in dual_attention_full_history "
+            f"({str(error).splitlines()[0]}); re-run `kedro run --pipelines=dual_attention`"
+        ) from None
+    return model.eval()
+
+
+def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preprocessor: dict[str, Any],
+                         environments: tuple[dict, tuple, dict], top_words: int,
+                         device: str = "cpu") -> pd.DataFrame:  # fmt: skip
+    """Per-user popular probability of the dual-attention model and its most attended caption tokens.
+
+    The top words are the caption tokens (punctuation aside) with the highest attention weight.
+    The post's environment is the mean over its user's history posts (training's environment of a
+    held-out post); a user without history gets the population mean, as training's fallback did."""
+    per_user, population, counts = environments
+    if features.empty:
+        return pd.DataFrame(columns=["row", "popular_probability", "top_attention_words", "environment"])
+    vocab, max_len = preprocessor["vocab"], preprocessor["max_caption_len"]
+    tokens = [tokenize(c) for c in features["caption"]]
+    ids, lengths = vocab.encode(tokens, max_len)
+    known = features["user_id"].astype(str).isin(per_user).to_numpy()
+    envs = [per_user.get(str(u), population) for u in features["user_id"]] or [population]
+    image_env = np.stack([e[0] for e in envs])[: len(features)]
+    topic_env = np.stack([e[1] for e in envs])[: len(features)]
+    mu, sd = preprocessor["image_mean"], preprocessor["image_std"]
+    image, image_env = (_stack(features["image_embedding"]) - mu) / sd, (image_env - mu) / sd
+    if preprocessor["image_pca"] is not None:
+        image, image_env = (preprocessor["image_pca"].transform(x) for x in (image, image_env))
+    topic_env = (topic_env - preprocessor["topic_mean"]) / preprocessor["topic_std"]
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    with torch.no_grad():
+        out = model(
+            image=torch.as_tensor(image, dtype=torch.float32, device=dev),
+            tokens=torch.as_tensor(ids, device=dev),
+            lengths=torch.as_tensor(lengths),
+            image_env=torch.as_tensor(image_env, dtype=torch.float32, device=dev),
+            topic_env=torch.as_tensor(topic_env, dtype=torch.float32, device=dev),
+        )  # fmt: skip
+    prob = torch.sigmoid(out["logit"].float()).cpu().numpy()
+    attention = out["attention"].float().cpu().numpy() if out["attention"] is not None else None
+    words = []
+    for i, doc in enumerate(tokens):
+        if attention is None:
+            words.append("")
+            continue
+        shown = doc[:max_len]
+        # Words, hashtags, mentions and emoji; punctuation only when a caption has nothing else.
+        candidates = [j for j, t in enumerate(shown) if token_kind(t) != "symbol"] or list(range(len(shown)))
+        order = sorted(candidates, key=lambda j: (-attention[i, j], j))[:top_words]
+        words.append(", ".join(f"{shown[j]} ({attention[i, j]:.2f})" for j in order))
+    return pd.DataFrame({
+        "row": features["row"].to_numpy(),
+        "popular_probability": prob.astype(float),
+        "top_attention_words": words,
+        "environment": [f"user ({counts[str(u)]} history posts)" if k else "population (no history)"
+                        for u, k in zip(features["user_id"], known, strict=True)],
+    })  # fmt: skip
+
+
+def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set: str) -> pd.DataFrame:
+    """The engagement class (quintile of the engagement score) and its five class probabilities from
+    the CatBoost model of a feature set that needs no engagement counts."""
+    if not isinstance(bundle, dict) or not {"features", "model", "feature_set"} <= set(bundle):
+        raise PredictModelError(f"engagement_catboost_{feature_set}_model is not a {{features, model, feature_set}} "
+                                "bundle: re-run `kedro run --pipelines=engagement`")  # fmt: skip
+    if bundle["feature_set"] != feature_set:
+        raise PredictModelError(f"engagement_catboost_{feature_set}_model holds feature set "
+                                f"{bundle['feature_set']!r}, not {feature_set!r}")  # fmt: skip
+    model = bundle["model"]
+    frame = features.copy()
+    frame["has_image"] = 1  # scorable posts all have a decodable image
+    frame["tags"] = pd.Series([re.findall(r"#(\w+)", str(c)) for c in frame["caption"]], index=frame.index,
+                              dtype=object)  # fmt: skip
+    frame = add_text_features(frame)
+    names = [CLASS_NAMES[int(c)] for c in model.classes_]
+    if frame.empty:
+        return pd.DataFrame(columns=["row", "class", *(f"p_{name}" for name in names)])
+    proba = model.predict_proba(bundle["features"].transform(frame))
+    out = pd.DataFrame({"row": frame["row"].to_numpy()})
+    out["class"] = [names[i] for i in proba.argmax(axis=1)]
+    for k, name in enumerate(names):
+        out[f"p_{name}"] = proba[:, k].astype(float)
+    return out
+
+
+def merge_scores(posts: pd.DataFrame, known_users: set[str], scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per input post: reference, user, ``known_user``, ``status`` (scored / error), ``reason`` and
+    every scorer's columns, prefixed with its name. Counts add up: every input row appears once."""
+    out = posts[["row", "post_ref", "user_id"]].copy()
+    out["known_user"] = out["user_id"].astype(str).isin(known_users) & out["user_id"].notna()
+    out["status"] = posts["status"].map({"ok": "scored", "error": "error"}).astype("string")
+    unknown = (out["status"] == "scored") & ~out["known_user"]
+    out["reason"] = posts["reason"].astype("string")
+    out.loc[unknown, "reason"] = "unknown user: no posts in the training data, population-level prediction"
+    out = pd.concat([out, posts[["posted_at", "caption", "image_path"]]], axis=1)
+    for name, table in scores.items():
+        if table["row"].duplicated().any() or not set(table["row"]) <= set(out.loc[out["status"] == "scored", "row"]):
+            raise PredictModelError(f"scorer {name!r} returned rows that are not the scored posts")
+        prefixed = table.rename(columns={c: f"{name}_{c}" for c in table.columns if c != "row"})
+        out = out.merge(prefixed, on="row", how="left", validate="one_to_one")
+    if len(out) != len(posts):
+        raise PredictModelError(f"{len(posts)} posts in but {len(out)} rows out")
+    return out.sort_values("row", ignore_index=True)

@@ -1,0 +1,63 @@
+"""The smallest trained models predict needs, fitted once per module on the tiny world, and a project
+catalog under a temp root that holds them and the sample world's example folder of new posts."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from kedro.runner import SequentialRunner
+
+from engagement_lab.pipelines.dual_attention import create_pipeline as dual_attention_pipeline
+from engagement_lab.pipelines.engagement import create_pipeline as engagement_pipeline
+from engagement_lab.pipelines.user_environment import create_pipeline as user_environment_pipeline
+from tests.conftest import FAST_FEATURES, add_params, base_params, project_catalog
+from tests.pipelines.engagement.conftest import fast_engagement_params
+
+TABLES = ("posts", "images", "image_embeddings", "post_texts", "text_embeddings", "ground_truth_posts")
+# Only the models predict reads: the full dual-attention model (one seed, few epochs) and the
+# pre-publication CatBoost (small), with what they are built from.
+TRAIN_NODES = ("select_posts", "label_and_split", "fit_topic_model", "build_model_input",
+               "prepare_dual_attention_inputs", "export_dual_attention_preprocessor", "full.train",
+               "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost")  # fmt: skip
+
+
+def predict_params(**overrides) -> dict:
+    return base_params("predict", device="cpu", **overrides)
+
+
+def user_environment_params() -> dict:
+    params = base_params("user_environment")
+    params["lda"] = {**params["lda"], "num_topics": 20, "passes": 3, "iterations": 50}
+    return params
+
+
+def predict_catalog(root, **overrides):
+    """A fresh project catalog at ``root`` (its own save version) with the parameters predict reads."""
+    catalog = project_catalog(root)
+    add_params(catalog, "predict", predict_params(**overrides))
+    catalog["params:features"] = base_params("features", **FAST_FEATURES)
+    catalog["params:ingestion"] = base_params("ingestion")
+    catalog["params:user_environment"] = user_environment_params()
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_world, tiny_featured, tmp_path_factory):
+    """The root of a project holding the tiny world's tables, its example new posts and the trained models."""
+    raw, _ = tiny_world
+    root = tmp_path_factory.mktemp("predict")
+    shutil.copytree(raw / "new_posts", root / "data/01_raw/sample_world/new_posts")
+    catalog = project_catalog(root)
+    for name in TABLES:
+        catalog.save(name, tiny_featured.load(name))
+    da = base_params("dual_attention", seeds=[0], device="cpu")
+    da["train"] = {**da["train"], "epochs": 3}
+    add_params(catalog, "user_environment", user_environment_params())
+    add_params(catalog, "dual_attention", da)
+    catalog["params:engagement"] = fast_engagement_params()
+    training = (user_environment_pipeline() + dual_attention_pipeline() + engagement_pipeline()).only_nodes(
+        *TRAIN_NODES
+    )
+    SequentialRunner().run(training, catalog)
+    return root
