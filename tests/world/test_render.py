@@ -21,7 +21,7 @@ from engagement_lab.world.simulate import simulate
 def images():
     config = WorldConfig(n_users=60, n_posts=2400, image_size=64, formats=("smpd",))
     posts = simulate(config).posts
-    jpegs = render_post_images(posts, config.seed, config.image_size, config.jpeg_quality, config.n_subcategories)
+    jpegs = render_post_images(posts, config)
     x = np.stack([np.asarray(Image.open(io.BytesIO(jpegs[i])).resize((32, 32))) for i in posts["post_id"]])
     return torch.tensor(x).permute(0, 3, 1, 2).float() / 255.0, posts
 
@@ -54,7 +54,7 @@ def test_concept_and_emotion_are_learnable_from_pixels(images):
         features = trunk(x[n_train:])
         concept_acc = (concept_head(features).argmax(1) == concept[n_train:]).float().mean().item()
         emotion_acc = (emotion_head(features).argmax(1) == emotion[n_train:]).float().mean().item()
-    assert emotion_acc > 0.9  # chance: 1/6
+    assert emotion_acc > 0.8  # chance: 1/6; the palette is partly random (palette_mix), the texture decides
     assert concept_acc > 0.35  # chance: 1/54; about 0.57 after 15 epochs
 
 
@@ -70,6 +70,6 @@ def test_emotion_is_independent_of_the_object(images):
 def test_rendering_is_deterministic_and_order_free():
     config = WorldConfig(n_users=5, n_posts=20, image_size=32, formats=("smpd",))
     posts = simulate(config).posts
-    forward = render_post_images(posts, config.seed, 32, 90, config.n_subcategories)
-    backward = render_post_images(posts.iloc[::-1], config.seed, 32, 90, config.n_subcategories)
+    forward = render_post_images(posts, config)
+    backward = render_post_images(posts.iloc[::-1], config)
     assert forward == backward

@@ -50,7 +50,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
-    hue_jitter: float = 0.5  # colour augmentation: the features must not rest on colour alone
+    hue_jitter: float = 0.0  # colour augmentation (0: off); the world already varies its palettes
     num_workers: int = 0  # DataLoader workers decoding images
     device: str = "auto"  # auto: CUDA when present
     amp: bool = True  # mixed precision, used on CUDA only

@@ -77,9 +77,11 @@ class WorldConfig:
 
     # Transfer evaluation: a separate labelled image set (UnbiasedEmotion layout).
     emotion_subset_size: int = 600
-    # Up to this share of each subset image's background colour is random, so that colour alone
-    # does not give the emotion away (posts keep the pure palette).
-    emotion_subset_palette_mix: float = 0.9
+
+    # Images: up to this share of each background colour is random, so that colour alone does not
+    # give the emotion away (as in UnbiasedEmotion) and the texture is the reliable cue.
+    palette_mix: float = 0.9
+    texture_stroke: int = 2  # pixels; 1-pixel marks blur away when images are downscaled
 
     # Defects: the share of posts that receive each defect kind (disjoint posts).
     defect_share: float = 0.0

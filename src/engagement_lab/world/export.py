@@ -340,7 +340,7 @@ def write_emotion_subset(world: World) -> tuple[Files, pd.DataFrame]:
     ``<emotion>/<concept>_<n>.jpg``, emotions balanced and objects drawn at random.
 
     As in UnbiasedEmotion, the emotion is not given away by one easy cue: the background
-    colours are blended towards random ones (``emotion_subset_palette_mix``)."""
+    colours are blended towards random ones (``palette_mix``), as in the posts."""
     cfg = world.config
     rng = np.random.default_rng([cfg.seed, 3_000_017])
     n = cfg.emotion_subset_size
@@ -352,7 +352,7 @@ def write_emotion_subset(world: World) -> tuple[Files, pd.DataFrame]:
         t = tax.loc[int(concept[i])]
         style = concept_style(int(t.category_id), int(t.subcategory_id), int(concept[i]), cfg.n_subcategories)
         image_rng = np.random.default_rng([cfg.seed, 3_000_017, i])
-        image = render_image(style, emotion[i], cfg.image_size, image_rng, cfg.emotion_subset_palette_mix)
+        image = render_image(style, emotion[i], cfg.image_size, image_rng, cfg.palette_mix, cfg.texture_stroke)
         path = f"{emotion[i]}/{t.concept}_{i:05d}.jpg"
         files[path] = encode_jpeg(image, cfg.jpeg_quality)
         rows.append({"path": path, "emotion": emotion[i], "concept_id": int(concept[i])})

@@ -77,6 +77,6 @@ def write_new_posts(world: World) -> Files:
         return {}
     posts, users = example_posts(world)
     cfg = world.config
-    images = render_post_images(posts, cfg.seed, cfg.image_size, cfg.jpeg_quality, cfg.n_subcategories)
+    images = render_post_images(posts, cfg)
     files, _ = write_instaloader(World(cfg, world.taxonomy, users, posts, pd.DataFrame()), images)
     return files

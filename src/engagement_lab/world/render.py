@@ -14,6 +14,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from engagement_lab.world.config import WorldConfig
+
 SHAPES = ("circle", "square", "triangle", "diamond", "star", "cross", "ring", "hexagon", "ellipse", "bars", "arrow")
 PATTERNS = ("plain", "dot", "stripe")
 # Background colour (top, bottom) and texture per emotion.
@@ -54,7 +56,7 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
 
 
 def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.random.Generator,
-                palette_mix: float = 0.0) -> None:  # fmt: skip
+                palette_mix: float = 0.0, stroke: int = 1) -> None:  # fmt: skip
     (top, bottom), texture = EMOTION_SCENES[emotion]
     if palette_mix > 0:
         # Blend the emotion's palette towards random colours: the texture stays the reliable cue.
@@ -65,29 +67,29 @@ def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.rand
         t = y / max(size - 1, 1)
         color = tuple(min(255, int(shade * ((1 - t) * a + t * b))) for a, b in zip(top, bottom, strict=True))
         draw.line([(0, y), (size, y)], fill=color)
-    k = size // 8
+    k, w = size // 8, stroke  # w: the texture marks' stroke width in pixels
     if texture == "sparkles":
         for x, y in rng.integers(0, size, (3 * k, 2)):
-            draw.point([(x, y), (x + 1, y), (x, y + 1)], fill=(255, 255, 255))
+            draw.rectangle([x, y, x + w, y + w], fill=(255, 255, 255))
     elif texture == "soft":
         for x, y in rng.integers(0, size, (k, 2)):
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=(255, 235, 245))
+            draw.ellipse([x - 3 * w, y - 3 * w, x + 3 * w, y + 3 * w], outline=(255, 235, 245), width=w)
     elif texture == "burst":
         c = size / 2
         for a in np.linspace(0, 2 * math.pi, 16, endpoint=False) + rng.uniform(0, 0.4):
-            draw.line([(c, c), (c + size * math.cos(a), c + size * math.sin(a))], fill=(255, 255, 160), width=1)
+            draw.line([(c, c), (c + size * math.cos(a), c + size * math.sin(a))], fill=(255, 255, 160), width=w)
     elif texture == "jagged":
         for _ in range(k // 2 + 1):
             x0 = int(rng.integers(-size // 2, size))
             pts = [(x0 + i * size / 6, (i % 2) * size / 6 + rng.uniform(0, size)) for i in range(7)]
-            draw.line(pts, fill=(255, 80, 0), width=1)
+            draw.line(pts, fill=(255, 80, 0), width=w)
     elif texture == "rain":
         for x, y in rng.integers(0, size, (3 * k, 2)):
-            draw.line([(x, y), (x, y + size / 10)], fill=(170, 190, 220))
+            draw.line([(x, y), (x, y + size / 10)], fill=(170, 190, 220), width=w)
     else:  # static
         for x, y in rng.integers(0, size, (6 * k, 2)):
             g = int(rng.integers(80, 200))
-            draw.point((x, y), fill=(g, g, g))
+            draw.rectangle([x, y, x + w - 1, y + w - 1], fill=(g, g, g))
 
 
 def _object(draw: ImageDraw.ImageDraw, style: dict, cx: float, cy: float, r: float, angle: float) -> None:
@@ -117,13 +119,14 @@ def _object(draw: ImageDraw.ImageDraw, style: dict, cx: float, cy: float, r: flo
 
 
 def render_image(style: dict, emotion: str, size: int, rng: np.random.Generator,
-                 palette_mix: float = 0.0) -> Image.Image:  # fmt: skip
+                 palette_mix: float = 0.0, stroke: int = 1) -> Image.Image:  # fmt: skip
     """One post image: emotion scene, then ``count`` jittered copies of the concept's object.
 
-    ``palette_mix`` > 0 blends the emotion's background colours with random ones by up to that weight."""
+    ``palette_mix`` > 0 blends the emotion's background colours with random ones by up to that weight;
+    ``stroke`` is the width of the emotion's texture marks."""
     image = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(image)
-    _background(draw, emotion, size, rng, palette_mix)
+    _background(draw, emotion, size, rng, palette_mix, stroke)
     count = style["count"]
     r = size * (0.28 if count == 1 else 0.2 if count == 2 else 0.16) * rng.uniform(0.85, 1.15)
     slots = {1: [(0.5, 0.5)], 2: [(0.3, 0.5), (0.7, 0.5)], 3: [(0.27, 0.35), (0.73, 0.35), (0.5, 0.72)]}[count]
@@ -140,12 +143,13 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def render_post_images(posts, seed: int, size: int, quality: int, n_subcategories: int) -> dict[int, bytes]:
+def render_post_images(posts, config: WorldConfig) -> dict[int, bytes]:
     """JPEG bytes per post id. Each image has its own stream (seed, post id): order-free."""
     out: dict[int, bytes] = {}
     columns = ["post_id", "category_id", "subcategory_id", "concept_id", "emotion"]
     for post_id, cat, sub, con, emotion in posts[columns].itertuples(index=False):
-        rng = np.random.default_rng([seed, 1_000_003, int(post_id)])
-        style = concept_style(int(cat), int(sub), int(con), n_subcategories)
-        out[int(post_id)] = encode_jpeg(render_image(style, emotion, size, rng), quality)
+        rng = np.random.default_rng([config.seed, 1_000_003, int(post_id)])
+        style = concept_style(int(cat), int(sub), int(con), config.n_subcategories)
+        image = render_image(style, emotion, config.image_size, rng, config.palette_mix, config.texture_stroke)
+        out[int(post_id)] = encode_jpeg(image, config.jpeg_quality)
     return out

@@ -29,7 +29,7 @@ def render_images(posts: pd.DataFrame, params: dict[str, Any]) -> dict[int, byte
     if not config.render_images:
         logger.info("render_images is false: writing metadata only")
         return {}
-    images = render_post_images(posts, config.seed, config.image_size, config.jpeg_quality, config.n_subcategories)
+    images = render_post_images(posts, config)
     logger.info("Rendered %d images of %dx%d px", len(images), config.image_size, config.image_size)
     return images
 
