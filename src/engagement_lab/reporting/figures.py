@@ -15,6 +15,13 @@ from scipy.stats import spearmanr
 from engagement_lab.world.truth import truth_by_post_id
 
 
+def _grid(n: int, per_row: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """Rows, columns and the (row, col) of each of ``n`` panels, ``per_row`` to a row."""
+    cols = max(1, min(per_row, n))
+    rows = -(-n // cols)
+    return rows, cols, [(i // cols + 1, i % cols + 1) for i in range(n)]
+
+
 def placeholder(title: str, message: str) -> go.Figure:
     """A figure that says why it is empty (e.g. the pipeline that feeds it has not run)."""
     fig = go.Figure()
@@ -80,16 +87,19 @@ def curves_figure(title: str, panels: list[tuple[str, str, dict[str, list[dict[s
     panels = [(t, m, h) for t, m, h in panels if h]
     if not panels:
         return placeholder(title, "no training histories yet: run the modelling pipelines")
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[f"{t}: {m}" for t, m, _ in panels])
-    for col, (_, metric, histories) in enumerate(panels, start=1):
+    rows, cols, cells = _grid(len(panels), 2)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{t}: {m}" for t, m, _ in panels],
+                        vertical_spacing=0.15)  # fmt: skip
+    for (row, col), (_, metric, histories) in zip(cells, panels, strict=True):
         for model, history in histories.items():
-            points = [(h.get("epoch", i + 1), h[metric]) for i, h in enumerate(history) if metric in h]
+            points = [(h.get("epoch", i + 1), h[metric]) for i, h in enumerate(history)
+                      if isinstance(h, dict) and metric in h]  # fmt: skip
             if points:
                 x, y = zip(*points, strict=True)
                 fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=model,
-                                         legendgroup=str(col)), row=1, col=col)  # fmt: skip
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_layout(title=title, height=460)
+                                         legendgroup=f"{row}{col}"), row=row, col=col)  # fmt: skip
+        fig.update_xaxes(title_text="epoch", row=row, col=col)
+    fig.update_layout(title=title, height=380 * rows, legend={"groupclick": "toggleitem"})
     return fig
 
 
@@ -97,17 +107,19 @@ def confusion_figure(panels: list[tuple[str, np.ndarray, np.ndarray, list[str]]]
     """Row-normalised confusion matrices, one panel per (name, true, predicted, class names), counts as text."""
     if not panels:
         return placeholder(title, "no saved test predictions yet: run the modelling pipelines")
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    for col, (_, y_true, y_pred, names) in enumerate(panels, start=1):
+    rows, cols, cells = _grid(len(panels), 3)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], vertical_spacing=0.18,
+                        horizontal_spacing=0.1)  # fmt: skip
+    for index, ((row, col), (_, y_true, y_pred, names)) in enumerate(zip(cells, panels, strict=True)):
         k = len(names)
         counts = np.zeros((k, k), dtype=int)
         np.add.at(counts, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         fig.add_trace(go.Heatmap(z=share, x=names, y=names, text=counts, texttemplate="%{text}", zmin=0, zmax=1,
-                                 colorscale="Blues", showscale=col == len(panels)), row=1, col=col)  # fmt: skip
-        fig.update_xaxes(title_text="predicted", row=1, col=col)
-        fig.update_yaxes(title_text="true", autorange="reversed", row=1, col=col)
-    fig.update_layout(title=title, height=430)
+                                 colorscale="Blues", showscale=index == 0), row=row, col=col)  # fmt: skip
+        fig.update_xaxes(title_text="predicted", row=row, col=col)
+        fig.update_yaxes(title_text="true" if col == 1 else None, autorange="reversed", row=row, col=col)
+    fig.update_layout(title=title, height=400 * rows)
     return fig
 
 
@@ -116,8 +128,8 @@ def predicted_vs_true_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], t
     if not panels:
         return placeholder(title, "no regression predictions yet: run the modelling pipelines")
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    for col, (_, y_true, y_pred) in enumerate(panels, start=1):
-        y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    for col, (_, true_values, predicted) in enumerate(panels, start=1):
+        y_true, y_pred = np.asarray(true_values, dtype=float), np.asarray(predicted, dtype=float)
         fig.add_trace(go.Scattergl(x=y_true, y=y_pred, mode="markers", marker={"size": 4, "opacity": 0.5},
                                    showlegend=False), row=1, col=col)  # fmt: skip
         low, high = float(np.nanmin([y_true.min(), y_pred.min()])), float(np.nanmax([y_true.max(), y_pred.max()]))

@@ -73,7 +73,12 @@ def build_markdown(contracts: dict[str, Any], published: dict[str, Any], figures
         for table in contract_tables(contract, paper):
             out += [markdown_table(table), ""]
     if figures:
-        out += ["## Figures", "", "Plotly JSON datasets (kedro viz, layer reporting; MLflow artifacts under `reporting/`):", ""]
+        out += [
+            "## Figures",
+            "",
+            "Plotly JSON datasets (kedro viz, layer reporting; MLflow artifacts under `reporting/`):",
+            "",
+        ]
         out += [f"- {caption}: `{path}`" for caption, path in figures.items()]
     return "\n".join(out).rstrip() + "\n"
 
@@ -124,7 +129,7 @@ def build_html(contracts: dict[str, Any], published: dict[str, Any], figures: di
             div = pio.to_html(figure, full_html=False, include_plotlyjs=False, include_mathjax=False)
             body.append(f'<div class="figure"><h3>{esc(caption)}</h3>{div}</div>')
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{_CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
         f"<body>{''.join(body)}</body></html>\n"

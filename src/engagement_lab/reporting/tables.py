@@ -79,6 +79,8 @@ def fmt(value: Any, std: Any = None, digits: int = 3) -> str:
     value = float(value)
     if not math.isfinite(value):
         return "n/a"
+    if value.is_integer() and abs(value) >= 2 and std is None:  # counts: epochs, iterations, features
+        return f"{int(value):,}"
     # Percent-scale figures (dual attention) keep two decimals; fractions keep three.
     places = 2 if abs(value) >= 10 else digits
     text = f"{value:.{places}f}"
@@ -93,6 +95,17 @@ def metric_groups(models: dict[str, dict[str, Any]]) -> list[tuple[list[str], li
     for model, metrics in models.items():
         groups.setdefault(tuple(metric_names(metrics)), []).append(model)
     return [(list(metrics), names) for metrics, names in groups.items()]
+
+
+def _row(label: str, ours: dict[str, Any] | None, model_stds: dict[str, Any], paper: dict[str, Any],
+         metrics: list[str], with_paper: list[str]) -> list[str]:  # fmt: skip
+    """One table row: our value (± std) per metric, the paper's beside it where the table has a paper column."""
+    cells = [label]
+    for metric in metrics:
+        cells.append(fmt(ours.get(metric), std_of(ours, metric, model_stds)) if ours is not None else "—")
+        if metric in with_paper:
+            cells.append(fmt(paper.get(metric), std_of(paper, metric)) if metric in paper else "")
+    return cells
 
 
 def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None = None) -> list[Table]:
@@ -120,25 +133,17 @@ def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None =
             if metric in with_paper:
                 columns.append(f"{metric} (paper)")
 
-        def row(label: str, ours: dict[str, Any] | None, model_stds: dict[str, Any], paper: dict[str, Any]) -> list:
-            cells = [label]
-            for metric in metrics:
-                cells.append(fmt(ours.get(metric), std_of(ours, metric, model_stds)) if ours is not None else "—")
-                if metric in with_paper:
-                    cells.append(fmt(paper.get(metric), std_of(paper, metric)) if metric in paper else "")
-            return cells
-
         rows = []
         for name in names:
             paper = paper_models.get(name, {})
             label = f"{name} ({paper['label']})" if paper.get("label") else name
-            rows.append(row(label, contract["models"][name], stds.get(name, {}), paper))
+            rows.append(_row(label, contract["models"][name], stds.get(name, {}), paper, metrics, with_paper))
         if oracle and set(oracle) & set(metrics):
-            rows.append(row("oracle (noise-free truth)", oracle, {}, {}))
+            rows.append(_row("oracle (noise-free truth)", oracle, {}, {}, metrics, with_paper))
         for name in extra.get(index, []):
             paper = paper_models[name]
             label = f"{paper.get('label', name)} ({PAPER_ONLY})"
-            rows.append(row(label, None, {}, paper))
+            rows.append(_row(label, None, {}, paper, metrics, with_paper))
         tables.append(Table(columns=columns, rows=rows))
 
     shown = {m for metrics, _ in groups for m in metrics}
@@ -179,9 +184,15 @@ def html_table(table: Table) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = []
     for row in table.rows:
-        cls = ' class="paper-only"' if PAPER_ONLY in row[0] else (' class="oracle"' if row[0].startswith("oracle") else "")
+        cls = (
+            ' class="paper-only"'
+            if PAPER_ONLY in row[0]
+            else (' class="oracle"' if row[0].startswith("oracle") else "")
+        )
         cells = "".join(
-            f'<td class="paper">{html.escape(str(c))}</td>' if col.endswith("(paper)") else f"<td>{html.escape(str(c))}</td>"
+            f'<td class="paper">{html.escape(str(c))}</td>'
+            if col.endswith("(paper)")
+            else f"<td>{html.escape(str(c))}</td>"
             for col, c in zip(table.columns, row, strict=True)
         )
         body.append(f"<tr{cls}>{cells}</tr>")

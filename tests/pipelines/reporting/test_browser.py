@@ -27,8 +27,10 @@ BIN = Path(sys.executable).parent
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                       "(apt-get install -y chromium; `make test` installs it)"),  # fmt: skip
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; `make test` installs it)",
+    ),  # fmt: skip
 ]
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (requirements.lock)")
 

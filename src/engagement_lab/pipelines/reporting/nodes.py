@@ -51,8 +51,11 @@ def training_curves_plot(params: dict[str, Any], engagement_model_card: dict[str
     for name, history in histories.items():
         if name.startswith("dual_attention_") and history:
             runs = history.get("runs") or {}
-            if runs:
-                dual[name.removeprefix("dual_attention_").removesuffix("_history")] = runs[sorted(runs)[0]]
+            if runs:  # {seed: {"history": [...], "best_epoch": ...}}
+                first = runs[sorted(runs)[0]]
+                dual[name.removeprefix("dual_attention_").removesuffix("_history")] = (
+                    first.get("history", []) if isinstance(first, dict) else first
+                )
     engagement_cls, engagement_reg = {}, {}
     for model, card in (engagement_model_card or {}).items():
         if isinstance(card, dict) and card.get("history"):
@@ -155,7 +158,9 @@ def build_report(params: dict[str, Any], popularity: go.Figure, training_curves:
     by_name = {"comparison": comparison, "popularity": popularity, "training_curves": training_curves,
                "confusion": confusion, "predicted_vs_true": predicted_vs_true}  # fmt: skip
     shown = {caption: by_name[name] for caption, name in FIGURES.items()}
-    files = {caption: f"data/08_reporting/reporting/{name}.json/<version>/{name}.json" for caption, name in FIGURES.items()}
+    files = {
+        caption: f"data/08_reporting/reporting/{name}.json/<version>/{name}.json" for caption, name in FIGURES.items()
+    }
     ran = [name for name, contract in contracts.items() if not is_not_run(contract)]
     logger.info("reporting: %d results contracts (%s), %d not run", len(ran), ", ".join(ran), len(contracts) - len(ran))
     markdown = build_markdown(contracts, params["published"], files, params["title"])
