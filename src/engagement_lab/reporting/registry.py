@@ -57,7 +57,7 @@ def active_run():
 def _registered(info: Any, registered_name: str, flavor: str) -> dict[str, Any]:
     version = getattr(info, "registered_model_version", None)
     return {"registered_model": registered_name, "version": int(version) if version is not None else None,
-            "model_uri": info.model_uri, "flavor": flavor}  # fmt: skip
+            "model_uri": info.model_uri, "run_id": info.run_id, "flavor": flavor}  # fmt: skip
 
 
 def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, registered_name: str) -> dict[str, Any]:
