@@ -57,7 +57,7 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
     fusion = FusionClassifier(config).eval()
     features = _Features()
     train = labelled[labelled["split"] == "train"]
-    catboost = CatBoostClassifier(iterations=20, depth=2, verbose=False, thread_count=1, random_seed=0,
+    catboost = CatBoostClassifier(iterations=20, depth=2, verbose=False, thread_count=1, random_seed=0, allow_writing_files=False,
                                   cat_features=["tag"]).fit(features.transform(train), train["engagement_class"])  # fmt: skip
     backbone = small_resnet()  # as build_backbone("resnet_small") makes it
     params = base_params("reporting")
