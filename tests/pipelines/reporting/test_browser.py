@@ -7,7 +7,9 @@ saved under pytest's tmp dir; their paths are in the assertion messages."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,9 +38,15 @@ playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for port 0."""
+    for port in random.Random().sample(range(20000, 45000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-45000")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -102,12 +110,18 @@ def test_kedro_viz_renders_the_pipelines(tmp_path):
             page.wait_for_timeout(2000)  # the layout settles
             page.screenshot(path=str(shot), full_page=True)
             labels = page.locator(".pipeline-node__text").all_text_contents()
+            graph = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=30))
+            plot = next(n["id"] for n in graph["nodes"] if n["name"] == "reporting_comparison_plot")
+            preview = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/nodes/{plot}", timeout=60))
     text = " ".join(labels).lower().replace(" ", "_")
     # Nodes of several pipelines (reporting, engagement, transfer_evaluation, dual_attention, ingestion),
     # as raw or "pretty" names; namespaced ones sit inside collapsed modular pipelines.
     expected = ["build_report", "register_models", "train_regressor", "transfer_results", "evaluate_dual_attention"]
     missing = [name for name in expected if name not in text]
     assert len(labels) > 20 and not missing, f"graph lacks {missing}; {len(labels)} labels; screenshot {shot}"
+    # After a run (make run) kedro viz serves the report's plots; a fresh checkout has none to show.
+    if list((PROJECT / "data/08_reporting/reporting/comparison.json").glob("*/comparison.json")):
+        assert preview.get("preview_type") == "PlotlyPreview" and preview["preview"]["data"], preview
 
 
 def test_mlflow_ui_shows_the_run_and_its_metrics(tmp_path):
