@@ -14,7 +14,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: install run test lint format bench viz mlflow-ui clean-data
+.PHONY: install run test lint format bench bench-run browser viz mlflow-ui clean-data
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,16 @@ install: $(STAMP)
 run: install
 	$(BIN)/kedro run
 
-test: install
+test: install browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
+
+# Headless Chromium for the browser tests (pytest -m browser): Debian's chromium, installed with apt-get
+# when missing and we are root; otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium is not installed (apt-get install -y chromium as root): the browser tests will skip"; fi; }
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -47,6 +54,10 @@ bench: install
 	$(BIN)/python bench/bench_pretraining.py
 	$(BIN)/python bench/bench_lda.py
 	$(BIN)/python bench/bench_engagement.py
+
+# The whole default pipeline, pipeline by pipeline: wall time and peak memory of each (about 25 min).
+bench-run: install
+	$(BIN)/python bench/bench_make_run.py
 
 # Lineage and plots: http://127.0.0.1:4141
 viz: install

@@ -8,7 +8,8 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
+from kedro.io import AbstractDataset, DataCatalog
+from kedro.io.core import DatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,83 @@ def project_pipelines() -> dict[str, Any]:
             found[module.name] = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
         except Exception as error:  # noqa: BLE001 - a broken pipeline must not hide the missing model
             logger.debug("pipeline %s not loaded: %s", module.name, error)
+    return found
+
+
+class _NotRunDataset(AbstractDataset):
+    """Stands in for an input whose pipeline has not run: loads as ``value`` (None or a not-run contract)."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def load(self) -> Any:
+        return self._value
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("a not-run placeholder cannot be saved")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"not_run": True}
+
+
+class ReportingInputsHook:
+    """Before a run that includes the ``reporting`` nodes (tag ``reporting``), check that the results and
+    models they read exist. A missing one means its pipeline has not run: with ``reporting.on_missing: error``
+    the run stops at once with one message naming every missing dataset and the pipeline that writes it;
+    with ``not_run`` (the default) the report gets a "not run" section and the figures say so.
+
+    Only *free* inputs are checked: in ``kedro run`` (the default pipeline) they are produced upstream."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
+        from engagement_lab.pipelines.reporting.pipeline import CONTRACTS, TAG
+
+        needed: set[str] = set()
+        for node in pipeline.nodes:
+            if TAG in node.tags:
+                needed |= {name for name in node.inputs if not name.startswith("params:") and name != "parameters"}
+        needed &= pipeline.inputs()
+        missing = sorted(name for name in needed if not catalog.exists(name))
+        if not missing:
+            return
+        producers = _producers(missing)
+        on_missing = (catalog.load("params:reporting") or {}).get("on_missing", "not_run")
+        listing = "; ".join(f"{name} (written by `kedro run --pipelines={producers.get(name, '?')}`)"
+                            for name in missing)  # fmt: skip
+        if on_missing == "error":
+            raise MissingResultsError(
+                f"reporting needs results that do not exist yet: {listing}. Run those pipelines first, "
+                "or set reporting.on_missing: not_run to report them as not run."
+            )
+        logger.warning("reporting: not run yet, reported as such: %s", listing)
+        sections = {dataset: section for section, dataset in CONTRACTS.items()}
+        quiet = logging.getLogger("kedro.io.data_catalog")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # "Replacing dataset" once per stand-in: the warning above says it all
+        for name in missing:
+            value = None
+            if name in sections:
+                value = {"pipeline": sections[name], "not_run": True, "producer": producers.get(name),
+                         "reason": f"{name} does not exist"}  # fmt: skip
+            catalog[name] = _NotRunDataset(value)
+        quiet.setLevel(level)
+
+
+class MissingResultsError(RuntimeError):
+    """A pipeline whose results the report needs has not run."""
+
+
+def _producers(names: list[str]) -> dict[str, str]:
+    """The project pipeline that writes each dataset. Built afresh from ``engagement_lab.pipelines``: during
+    ``kedro run --pipelines=reporting`` Kedro loads only the requested pipelines into its registry."""
+    found: dict[str, str] = {}
+    for pipeline_name, pipeline in project_pipelines().items():
+        if pipeline_name == "reporting":
+            continue
+        outputs = pipeline.all_outputs()
+        for name in names:
+            if name in outputs and name not in found:
+                found[name] = pipeline_name
     return found
 
 

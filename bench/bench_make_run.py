@@ -1,0 +1,108 @@
+"""Benchmark: `make run` pipeline by pipeline — wall time and peak memory of each, and the total.
+
+Runs every pipeline of ``__default__`` in dependency order, each as its own ``kedro run --pipelines=<name>``,
+in a throw-away copy of the project (your data/ and mlflow.db are untouched), on the demo world of conf/base.
+Peak memory is the peak resident set of that kedro process (children included via wait4).
+
+    .venv/bin/python bench/bench_make_run.py                      # every pipeline from an empty data/
+    .venv/bin/python bench/bench_make_run.py reporting --from-data # only these, on a copy of ./data
+
+The issue's budget: the whole default pipeline within 20 minutes on 2 CPU cores after the install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "bench"))
+from bench_sample_world import KEDRO  # noqa: E402  (the copy-and-measure helpers' kedro executable)
+
+BUDGET_S = 20 * 60
+
+
+def pipeline_order() -> list[str]:
+    """The registered pipelines (not __default__) in dependency order: a pipeline comes after every pipeline
+    whose outputs it reads; ties keep the registry's order."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT)
+    named = {name: pipe for name, pipe in pipelines.items() if name != "__default__"}
+    needs = {
+        name: {other for other, o in named.items() if other != name and o.all_outputs() & pipe.inputs()}
+        for name, pipe in named.items()
+    }
+    order: list[str] = []
+    while len(order) < len(named):
+        ready = [n for n in named if n not in order and needs[n] <= set(order)]
+        if not ready:
+            raise SystemExit(f"pipelines depend on each other in a cycle: {sorted(set(named) - set(order))}")
+        order.append(ready[0])
+    return order
+
+
+def copy_project(root: Path, with_data: bool) -> None:
+    shutil.copy(PROJECT / "pyproject.toml", root)
+    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf/local").mkdir()
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    if with_data:
+        shutil.copytree(PROJECT / "data", root / "data")
+    else:  # the empty layer folders, as a fresh clone has them
+        for layer in (PROJECT / "data").iterdir():
+            if layer.is_dir():
+                (root / "data" / layer.name).mkdir(parents=True)
+
+
+def run_pipeline(root: Path, name: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (GB) of ``kedro run --pipelines=name`` in ``root``."""
+    env = {**os.environ, "DO_NOT_TRACK": "true", "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    log = root / f"{name}.log"
+    start = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen([KEDRO, "run", f"--pipelines={name}"], cwd=root, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"pipeline {name} failed:\n{log.read_text()[-4000:]}")
+    return wall, usage.ru_maxrss / 1024**2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipelines", nargs="*", help="a subset (kept in dependency order); default: all")
+    parser.add_argument("--from-data", action="store_true", help="start from a copy of ./data instead of empty")
+    args = parser.parse_args()
+    order = pipeline_order()
+    unknown = set(args.pipelines) - set(order)
+    if unknown:
+        raise SystemExit(f"unknown pipelines {sorted(unknown)}; registered: {order}")
+    chosen = [n for n in order if not args.pipelines or n in args.pipelines]
+
+    print(f"{'pipeline':<22} {'wall s':>8} {'peak RSS GB':>12}", flush=True)  # noqa: T201
+    total = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-make-run-") as tmp:
+        root = Path(tmp)
+        copy_project(root, args.from_data)
+        for name in chosen:
+            wall, rss = run_pipeline(root, name)
+            total += wall
+            print(f"{name:<22} {wall:>8.1f} {rss:>12.2f}", flush=True)  # noqa: T201
+    verdict = "" if args.pipelines else f"  (budget {BUDGET_S} s: {'ok' if total <= BUDGET_S else 'OVER'})"
+    print(f"{'total':<22} {total:>8.1f}{verdict}")  # noqa: T201
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    start = "data copied from ./data" if args.from_data else "empty data/"
+    print(f"({os.cpu_count()} CPUs, OMP_NUM_THREADS={threads}; wall times include kedro start-up; {start})")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

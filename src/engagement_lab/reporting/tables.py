@@ -1,0 +1,200 @@
+"""Comparison tables from results contracts (DESIGN.md), with the papers' published figures beside them.
+
+A contract is ``{"pipeline", "dataset", "split_sizes", "seed", "models": {model: {metric: value}}, "oracle", ...}``.
+Every model of every contract becomes a row; models that share the same metrics share a table (a pipeline with
+classifiers and regressors gets one table each). A metric ``m`` with a standard deviation (``m_std``, ``<base>_std``
+for ``<base>_mean``, or ``stds[model][m]``) renders as ``mean ± std``. Where ``published`` (the paper's figures, keyed
+by our model names) has the metric, a ``m (paper)`` column sits beside it; the paper's rows that this project does
+not run are listed too, marked "paper only".
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PAPER_ONLY = "paper only"
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    title: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def not_run(pipeline: str, producer: str | None, reason: str) -> dict[str, Any]:
+    """The stand-in for a contract whose pipeline has not run (see ``engagement_lab.hooks``)."""
+    return {"pipeline": pipeline, "not_run": True, "producer": producer, "reason": reason}
+
+
+def is_not_run(contract: Any) -> bool:
+    return contract is None or (isinstance(contract, dict) and bool(contract.get("not_run")))
+
+
+def check_contract(name: str, contract: Any) -> None:
+    """A clear error when a metrics.json is not a results contract."""
+    if not isinstance(contract, dict):
+        raise ValueError(f"results contract {name!r} is a {type(contract).__name__}, not a JSON object")
+    missing = [key for key in ("dataset", "split_sizes", "seed", "models") if key not in contract]
+    if missing:
+        raise ValueError(f"results contract {name!r} lacks {missing} (see DESIGN.md, 'Results contract')")
+    if not isinstance(contract["models"], dict) or not contract["models"]:
+        raise ValueError(f"results contract {name!r} has no models")
+
+
+def _is_std_key(key: str, keys: set[str]) -> bool:
+    if not key.endswith("_std"):
+        return False
+    base = key[: -len("_std")]
+    return base in keys or f"{base}_mean" in keys
+
+
+def metric_names(metrics: dict[str, Any]) -> list[str]:
+    """The metrics of one model without their standard deviations, in the contract's order."""
+    keys = set(metrics)
+    return [k for k in metrics if not _is_std_key(k, keys)]
+
+
+def std_of(metrics: dict[str, Any], metric: str, stds: dict[str, Any] | None = None) -> float | None:
+    candidates = [f"{metric}_std"]
+    if metric.endswith("_mean"):
+        candidates.append(f"{metric[: -len('_mean')]}_std")
+    for key in candidates:
+        if key in metrics:
+            return metrics[key]
+    if stds and metric in stds:
+        return stds[metric]
+    return None
+
+
+def fmt(value: Any, std: Any = None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    if not math.isfinite(value):
+        return "n/a"
+    if value.is_integer() and abs(value) >= 2 and std is None:  # counts: epochs, iterations, features
+        return f"{int(value):,}"
+    # Percent-scale figures (dual attention) keep two decimals; fractions keep three.
+    places = 2 if abs(value) >= 10 else digits
+    text = f"{value:.{places}f}"
+    if std is not None and math.isfinite(float(std)):
+        text += f" ± {float(std):.{places}f}"
+    return text
+
+
+def metric_groups(models: dict[str, dict[str, Any]]) -> list[tuple[list[str], list[str]]]:
+    """``[(metrics, models)]``: models with the same metric names share one table, in first-seen order."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for model, metrics in models.items():
+        groups.setdefault(tuple(metric_names(metrics)), []).append(model)
+    return [(list(metrics), names) for metrics, names in groups.items()]
+
+
+def _row(label: str, ours: dict[str, Any] | None, model_stds: dict[str, Any], paper: dict[str, Any],
+         metrics: list[str], with_paper: list[str]) -> list[str]:  # fmt: skip
+    """One table row: our value (± std) per metric, the paper's beside it where the table has a paper column."""
+    cells = [label]
+    for metric in metrics:
+        cells.append(fmt(ours.get(metric), std_of(ours, metric, model_stds)) if ours is not None else "—")
+        if metric in with_paper:
+            cells.append(fmt(paper.get(metric), std_of(paper, metric)) if metric in paper else "")
+    return cells
+
+
+def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None = None) -> list[Table]:
+    """One table per metric group: our value, the paper's beside it, the oracle row and the paper-only rows."""
+    published = published or {}
+    paper_models: dict[str, dict[str, Any]] = published.get("models") or {}
+    stds = contract.get("stds") or {}
+    oracle = contract.get("oracle") or {}
+    groups = metric_groups(contract["models"])
+    # Paper rows we do not run go to the table whose metrics they share most.
+    extra: dict[int, list[str]] = {}
+    for model, figures in paper_models.items():
+        if model in contract["models"]:
+            continue
+        overlap = [len(set(metric_names(figures)) & set(metrics)) for metrics, _ in groups]
+        if overlap and max(overlap) > 0:
+            extra.setdefault(overlap.index(max(overlap)), []).append(model)
+
+    tables = []
+    for index, (metrics, names) in enumerate(groups):
+        with_paper = [m for m in metrics if any(m in paper_models.get(n, {}) for n in [*names, *extra.get(index, [])])]
+        columns = ["model"]
+        for metric in metrics:
+            columns.append(metric)
+            if metric in with_paper:
+                columns.append(f"{metric} (paper)")
+
+        rows = []
+        for name in names:
+            paper = paper_models.get(name, {})
+            label = f"{name} ({paper['label']})" if paper.get("label") else name
+            rows.append(_row(label, contract["models"][name], stds.get(name, {}), paper, metrics, with_paper))
+        if oracle and set(oracle) & set(metrics):
+            rows.append(_row("oracle (noise-free truth)", oracle, {}, {}, metrics, with_paper))
+        for name in extra.get(index, []):
+            paper = paper_models[name]
+            label = f"{paper.get('label', name)} ({PAPER_ONLY})"
+            rows.append(_row(label, None, {}, paper, metrics, with_paper))
+        tables.append(Table(columns=columns, rows=rows))
+
+    shown = {m for metrics, _ in groups for m in metrics}
+    rest = {k: v for k, v in oracle.items() if k not in shown}
+    if rest:
+        tables.append(Table(columns=["oracle metric", "value"], rows=[[k, fmt(v)] for k, v in rest.items()],
+                            title="Oracle (the metrics no model reports)"))  # fmt: skip
+    return tables
+
+
+def context_lines(contract: dict[str, Any]) -> list[tuple[str, str]]:
+    """Dataset, split sizes, seed and any textual notes of a contract, as (label, text)."""
+    sizes = ", ".join(f"{k} {v:,}" for k, v in contract.get("split_sizes", {}).items())
+    seed = contract.get("seed")
+    lines = [("dataset", str(contract.get("dataset"))), ("split sizes", sizes or "—"),
+             ("seed", ", ".join(map(str, seed)) if isinstance(seed, list) else str(seed))]  # fmt: skip
+    for key in ("split_seed", "protocol", "notes", "users"):
+        if key in contract and isinstance(contract[key], str | int | float):
+            lines.append((key.replace("_", " "), str(contract[key])))
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------- rendering
+def markdown_table(table: Table) -> str:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = []
+    if table.title:
+        lines += [f"**{table.title}**", ""]
+    lines.append("| " + " | ".join(cell(c) for c in table.columns) + " |")
+    lines.append("| " + " | ".join("---" for _ in table.columns) + " |")
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = []
+    for row in table.rows:
+        cls = (
+            ' class="paper-only"'
+            if PAPER_ONLY in row[0]
+            else (' class="oracle"' if row[0].startswith("oracle") else "")
+        )
+        cells = "".join(
+            f'<td class="paper">{html.escape(str(c))}</td>'
+            if col.endswith("(paper)")
+            else f"<td>{html.escape(str(c))}</td>"
+            for col, c in zip(table.columns, row, strict=True)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    title = f"<h4>{html.escape(table.title)}</h4>" if table.title else ""
+    return f"{title}<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

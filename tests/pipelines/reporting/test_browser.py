@@ -1,0 +1,151 @@
+"""Browser tests: kedro viz and the MLflow UI, started as users start them, opened in headless Chromium.
+
+Each server runs in its own process group (their children outlive a killed parent) and is stopped by
+killing the group. Debian's chromium is driven through Playwright (no browser download). Screenshots are
+saved under pytest's tmp dir; their paths are in the assertion messages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
+BIN = Path(sys.executable).parent
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; `make test` installs it)",
+    ),  # fmt: skip
+]
+playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (requirements.lock)")
+
+
+def _free_port() -> int:
+    """A free port below 49152: kedro viz refuses the ephemeral range the OS hands out for port 0."""
+    for port in random.Random().sample(range(20000, 45000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-45000")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "DO_NOT_TRACK": "true", "KEDRO_DISABLE_TELEMETRY": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true", **extra}  # fmt: skip
+
+
+@contextlib.contextmanager
+def serve(command: list[str], ready_url: str, cwd: Path, log: Path, env: dict[str, str], timeout: float = 240):
+    """Start a server in a new process group, wait until ``ready_url`` answers 200, kill the group after."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"{command[:3]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{ready_url} not ready in {timeout} s:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def browser_page(tmp_path: Path):
+    with playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
+            viewport={"width": 1600, "height": 1000},
+        )  # fmt: skip
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_kedro_viz_renders_the_pipelines(tmp_path):
+    port = _free_port()
+    command = [str(BIN / "kedro"), "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
+    shot = tmp_path / "kedro_viz.png"
+    with serve(command, f"http://127.0.0.1:{port}/api/main", PROJECT, tmp_path / "viz.log", _env()):
+        with browser_page(tmp_path) as page:
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000)
+            page.wait_for_selector(".pipeline-node", timeout=120_000)
+            page.wait_for_timeout(2000)  # the layout settles
+            page.screenshot(path=str(shot), full_page=True)
+            labels = page.locator(".pipeline-node__text").all_text_contents()
+            graph = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=30))
+            plot = next(n["id"] for n in graph["nodes"] if n["name"] == "reporting_comparison_plot")
+            preview = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/nodes/{plot}", timeout=60))
+    text = " ".join(labels).lower().replace(" ", "_")
+    # Nodes of several pipelines (reporting, engagement, transfer_evaluation, dual_attention, ingestion),
+    # as raw or "pretty" names; namespaced ones sit inside collapsed modular pipelines.
+    expected = ["build_report", "register_models", "train_regressor", "transfer_results", "evaluate_dual_attention"]
+    missing = [name for name in expected if name not in text]
+    assert len(labels) > 20 and not missing, f"graph lacks {missing}; {len(labels)} labels; screenshot {shot}"
+    # After a run (make run) kedro viz serves the report's plots; a fresh checkout has none to show.
+    if list((PROJECT / "data/08_reporting/reporting/comparison.json").glob("*/comparison.json")):
+        assert preview.get("preview_type") == "PlotlyPreview" and preview["preview"]["data"], preview
+
+
+def test_mlflow_ui_shows_the_run_and_its_metrics(tmp_path):
+    import mlflow
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.create_experiment("engagement_lab", artifact_location=str(tmp_path / "artifacts"))
+    run = client.create_run(experiment, run_name="browser-test-run")
+    client.log_metric(run.info.run_id, "engagement.catboost_paper.test_accuracy", 0.42)
+    client.log_metric(run.info.run_id, "vise.vise.finetune_acc_mean", 0.77)
+    client.set_terminated(run.info.run_id)
+
+    port = _free_port()
+    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1"]  # fmt: skip
+    shot = tmp_path / "mlflow_run.png"
+    env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    with serve(command, f"http://127.0.0.1:{port}/health", tmp_path, tmp_path / "mlflow.log", env):
+        with browser_page(tmp_path) as page:
+            url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs/{run.info.run_id}"
+            page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+            page.get_by_text("engagement.catboost_paper.test_accuracy").first.wait_for(timeout=120_000)
+            page.screenshot(path=str(shot), full_page=True)
+            body = page.locator("body").inner_text()
+    assert "browser-test-run" in body, f"run name not shown; screenshot {shot}"
+    assert "vise.vise.finetune_acc_mean" in body and "0.42" in body, f"metrics not shown; screenshot {shot}"
