@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score, roc_auc_score
 
-from engagement_lab.dual_attention.environment import context_mask, label_posts, leave_one_out_means, split_posts
+from engagement_lab.dual_attention.environment import (
+    context_mask,
+    label_posts,
+    leave_one_out_means,
+    novelty_scores,
+    split_posts,
+)
 from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
 from engagement_lab.world.truth import truth_by_post_id
 
@@ -100,12 +106,28 @@ def _nmi(concept: pd.Series, topic: np.ndarray) -> float:
     return float(normalized_mutual_info_score(concept.astype(str), topic)) if len(topic) else float("nan")
 
 
+def _novelty_probe(model_input: pd.DataFrame, on_habit: pd.Series, context: np.ndarray) -> dict[str, float]:
+    """ROC AUC of the post-vs-environment distances (image, topic) for the planted novelty (a concept off
+    the user's habits), on held-out posts: how much novelty the environment carries before any training."""
+    habit = model_input["post_id"].map(on_habit)
+    rows = (~context) & habit.notna().to_numpy()
+    novel = ~habit[rows].astype(bool).to_numpy()
+    out = {"novelty_share_held_out": float(novel.mean()) if rows.any() else float("nan")}
+    if novel.all() or not novel.any():
+        return out
+    stack = {c: np.stack(model_input[c].to_numpy()) for c in ("image", "image_env", "topics", "topic_env")}
+    scores = novelty_scores(stack["image"], stack["image_env"], stack["topics"], stack["topic_env"], context)
+    for name, score in scores.items():
+        out[f"novelty_auc_{name}_env"] = float(roc_auc_score(novel, score[rows]))
+    return out
+
+
 def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stats: dict[str, float],
                     ground_truth_posts: pd.DataFrame, params: dict[str, Any]) -> tuple[dict, pd.DataFrame, dict]:  # fmt: skip
     """LDA report: coherence, training stats and the NMI between each post's top topic and its planted
     concept (ground truth, evaluation only) on context and on held-out posts; top words per topic."""
-    truth = truth_by_post_id(ground_truth_posts, [params["source"]]).set_index("post_id")["concept"]
-    concept = model_input["post_id"].map(truth)
+    truth = truth_by_post_id(ground_truth_posts, [params["source"]]).set_index("post_id")
+    concept = model_input["post_id"].map(truth["concept"])
     top_topic = np.stack(model_input["topics"].to_numpy()).argmax(axis=1)
     context = context_mask(model_input["split"], params["environment_includes_unlabelled"])
     has_truth = concept.notna().to_numpy()
@@ -117,6 +139,7 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
     shuffled = concept[has_truth].sample(frac=1.0, random_state=0).to_numpy()
     nmi["nmi_shuffled"] = _nmi(pd.Series(shuffled), top_topic[has_truth])
     nmi["ami_all"] = float(adjusted_mutual_info_score(concept[has_truth].astype(str), top_topic[has_truth]))
+    novelty = _novelty_probe(model_input, truth["on_habit"], context)
     report = {
         "source": params["source"],
         "num_topics": topic_model.num_topics,
@@ -127,9 +150,11 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
         "posts_with_truth": int(has_truth.sum()),
         **{k: float(v) for k, v in lda_stats.items()},
         **nmi,
+        **novelty,
     }
     logger.info("LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance); AMI %.3f",
                 nmi["nmi_context"], nmi["nmi_held_out"], nmi["nmi_shuffled"], nmi["ami_all"])  # fmt: skip
+    logger.info("Planted novelty vs distance to the environment (held-out posts): ROC AUC %s", novelty)
     topics = pd.DataFrame(
         [{"topic": t, "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
           "posts": int((top_topic == t).sum())} for t in range(topic_model.num_topics)]
