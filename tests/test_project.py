@@ -51,6 +51,8 @@ def test_registry_lists_the_pipelines(project_copy):
         "user_environment",
         "dual_attention",
         "engagement",
+        "reporting",
+        "predict",
     ]:
         assert f"- {name}" in out
 
