@@ -52,4 +52,3 @@ def attach_embeddings(frame: pd.DataFrame, images: pd.DataFrame, image_embedding
         )
     frame["text_embedding"] = [np.asarray(texts[s], dtype=np.float32) for s in frame["text_sha1"]]
     return frame
-

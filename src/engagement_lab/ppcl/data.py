@@ -45,7 +45,7 @@ def popularity_target(posts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     label = posts["popularity_label"].astype("Float64") if "popularity_label" in posts else views * np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         computed = np.log2(views.astype(float) / days.astype(float).where(days > 0)) + 1
-    computed = pd.Series(computed, index=posts.index).where(lambda s: np.isfinite(s))
+    computed = pd.Series(computed, index=posts.index).where(np.isfinite)
     target = label.astype(float).where(label.notna(), computed)
     reason = pd.Series(pd.NA, index=posts.index, dtype="string")
     no_time = posts["posted_at"].isna() | posts["observed_at"].isna()
@@ -92,7 +92,7 @@ def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataF
     frame["pfirst_year"] = _year(frame.get("photo_firstdate"))
     frame["pfirst_taken_year"] = _year(frame.get("photo_firstdatetaken"))
     posted = frame["posted_at"].dt.tz_convert("UTC") if frame["posted_at"].dt.tz else frame["posted_at"]
-    frame["post_hour"], frame["post_day"], frame["post_month"] = posted.dt.hour, posted.dt.dayofweek, posted.dt.month
+    frame["post_hour"], frame["post_day"], frame["post_month"] = posted.dt.hour, posted.dt.day_of_week, posted.dt.month
     for level in LEVELS:
         frame[level] = frame[level].astype("string") if level in frame else pd.NA
 

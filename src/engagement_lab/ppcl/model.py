@@ -31,6 +31,8 @@ class ModelConfig:
     embed_dim: int = 32  # d_M
     cross_layers: int = 4  # l
     dropout: float = 0.1
+    embed_init_std: float = 0.01  # categorical embeddings start small (as CTR models do): Adam's steps of ~lr
+    # then move them far relative to their scale; N(0, 1) rows barely move in a few hundred steps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +75,8 @@ class UserEncoder(nn.Module):
         super().__init__()
         m, d_m, n = len(cfg.cardinalities), cfg.embed_dim, cfg.n_dense
         self.embeddings = nn.ModuleList(nn.Embedding(c, d_m) for c in cfg.cardinalities)
+        for emb in self.embeddings:
+            nn.init.normal_(emb.weight, std=cfg.embed_init_std)
         self.dense_cross = nn.ModuleList(Cross(n) for _ in range(cfg.cross_layers))
         pairs = list(itertools.combinations(range(m), 2))
         self.register_buffer("pair_a", torch.tensor([a for a, _ in pairs], dtype=torch.long), persistent=False)

@@ -71,7 +71,9 @@ def test_rnc_matches_hand_computation_with_ties():
     assert got == pytest.approx(rnc_by_hand(FEATURES, y, 2.0), rel=1e-4, abs=1e-6)
     rng = np.random.default_rng(0)
     f, y = rng.normal(size=(9, 4)), rng.integers(0, 4, 9).astype(float).tolist()
-    assert rnc(torch.tensor(f), torch.tensor(y), 0.5).item() == pytest.approx(rnc_by_hand(f, y, 0.5), rel=1e-4, abs=1e-6)
+    assert rnc(torch.tensor(f), torch.tensor(y), 0.5).item() == pytest.approx(
+        rnc_by_hand(f, y, 0.5), rel=1e-4, abs=1e-6
+    )
 
 
 def _tiny_model_and_batch(n: int = 12):

@@ -19,7 +19,7 @@ from sklearn.linear_model import LinearRegression
 from engagement_lab.ppcl.data import Preprocessor, build_model_input, chronological_split, train_subset
 from engagement_lab.ppcl.model import ModelConfig, PPCLModel
 from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
-from engagement_lab.ppcl.train import TrainConfig, Split, predict, regression_scores, train
+from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
 from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_by_post_id
 
@@ -47,11 +47,15 @@ def split_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
     return frame
 
 
-def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocessor, dict[str, Split]]:
+def _fit_preprocessor(frame: pd.DataFrame, params: dict[str, Any]) -> Preprocessor:
     prep = params["preprocessing"]
-    preprocessor = Preprocessor(n_clusters=prep["n_clusters"], influence_scale=prep["influence_scale"],
-                                standardize_embeddings=prep["standardize_embeddings"],
-                                seed=prep["seed"]).fit(frame[frame["split"] == "train"])  # fmt: skip
+    return Preprocessor(n_clusters=prep["n_clusters"], influence_scale=prep["influence_scale"],
+                        standardize_embeddings=prep["standardize_embeddings"],
+                        seed=prep["seed"]).fit(frame[frame["split"] == "train"])  # fmt: skip
+
+
+def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocessor, dict[str, Split]]:
+    preprocessor = _fit_preprocessor(frame, params)
     return preprocessor, {s: Split.from_arrays(preprocessor.transform(frame[frame["split"] == s])) for s in SPLITS}
 
 
@@ -93,7 +97,7 @@ def train_variant(split_input: pd.DataFrame, params: dict[str, Any],
 def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
     """CatBoost on the same features (user fields + embedding PCA), early stopping on val, every seed."""
     cb = params["catboost"]
-    preprocessor, _ = _fit_inputs(split_input.iloc[:0].pipe(lambda f: split_input), params)
+    preprocessor = _fit_preprocessor(split_input, params)
     parts = {s: split_input[split_input["split"] == s] for s in SPLITS}
     rows, first = [], None
     for seed in params["seeds"]:
@@ -150,7 +154,7 @@ def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_
     names = list(params["models"])
     if len(names) != len(predictions):
         raise ValueError(f"ppcl evaluate got {len(predictions)} prediction tables for models {names}")
-    models, rows = {}, []
+    models, groups = {}, {}
     train = split_input[split_input["split"] == "train"]
     test = split_input[split_input["split"] == "test"]
     for name, pred in [*zip(names, predictions, strict=True), ("catboost", catboost_predictions)]:
@@ -158,17 +162,17 @@ def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_
         variant = params["models"].get(name, {})
         fraction = float(variant.get("train_fraction", 1.0))
         summary["train_posts"] = float(round(fraction * len(train)) if fraction < 1 else len(train))
-        models[name] = summary
-        rows.append({"model": name, "group": variant.get("group", "baseline"), **summary})
-    mean = regression_scores(test["target"], np.full(len(test), train["target"].mean()), "test")
-    models["mean_prediction"] = mean
-    rows.append({"model": "mean_prediction", "group": "baseline", **mean})
+        models[name], groups[name] = summary, variant.get("group", "baseline")
+    models["mean_prediction"] = regression_scores(test["target"], np.full(len(test), train["target"].mean()), "test")
+    groups["mean_prediction"] = "baseline"
     oracle = oracle_scores(split_input, ground_truth_posts, params)
+    rows = []
+    for name, summary in models.items():
+        if oracle.get("test_src"):
+            summary["test_src_fraction_of_oracle"] = summary["test_src"] / oracle["test_src"]
+        rows.append({"model": name, "group": groups[name], **summary})
     if oracle:
         rows.append({"model": "oracle", "group": "oracle", **oracle})
-        for name, summary in models.items():
-            if oracle.get("test_src"):
-                summary["test_src_fraction_of_oracle"] = summary["test_src"] / oracle["test_src"]
     table = pd.DataFrame(rows)
     sizes = {s: int((split_input["split"] == s).sum()) for s in SPLITS}
     for name, variant in params["models"].items():

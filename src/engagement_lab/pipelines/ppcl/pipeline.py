@@ -59,7 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
     report = Pipeline(
         [
-            Node(train_catboost, ["ppcl_split_input", "params:ppcl"], ["ppcl_catboost_model",
+            Node(train_catboost, ["ppcl_split_input", "params:ppcl"], ["ppcl_catboost_regressor",
                  "ppcl_catboost_predictions"], name="train_ppcl_catboost"),
             Node(evaluate, ["ppcl_split_input", "ground_truth_posts", "ppcl_input_stats", "params:ppcl",
                             "ppcl_catboost_predictions", *(f"ppcl_{m}_predictions" for m in MODELS)],
