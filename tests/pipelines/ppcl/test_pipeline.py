@@ -10,7 +10,7 @@ from kedro.io import MemoryDataset
 from kedro.runner import SequentialRunner
 
 from engagement_lab.pipelines.ppcl import create_pipeline
-from engagement_lab.pipelines.ppcl.nodes import build_ppcl_input, load_model
+from engagement_lab.pipelines.ppcl.nodes import build_ppcl_input, load_model, split_posts
 from engagement_lab.pipelines.ppcl.pipeline import MODELS
 from engagement_lab.ppcl.data import PPCLDataError, Preprocessor
 from engagement_lab.ppcl.train import Split, predict
@@ -72,7 +72,9 @@ def test_saved_full_model_reloads_and_reproduces_its_predictions(ppcl_run):
     card = ppcl_run.load("ppcl_model_card")
     assert isinstance(preprocessor, Preprocessor) and card["catalog"]["weights"] == "ppcl_full_model"
     model = load_model(state, card)
-    split = ppcl_run.load("ppcl_split_input")
+    # The runner released the in-memory split: rebuild it from the canonical tables (deterministic).
+    model_input, _, _ = build_ppcl_input(*(ppcl_run.load(name) for name in CANONICAL), tiny_params())
+    split = split_posts(model_input, tiny_params())
     test = split[split["split"] == "test"]
     pred = predict(model, Split.from_arrays(preprocessor.transform(test)), torch.device("cpu"))
     saved = ppcl_run.load("ppcl_full_predictions")
