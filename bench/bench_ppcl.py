@@ -9,6 +9,7 @@ w/o CL, the contrastive losses' share of PPCL's step time, and peak resident mem
     .venv/bin/python bench/bench_ppcl.py [n_posts] [threads] [config: paper|base] [max_steps]
 """
 
+# ruff: noqa: T201
 from __future__ import annotations
 
 import logging
@@ -103,7 +104,7 @@ def main(n_posts: int, threads: int, config: str, max_steps: int | None) -> None
     model_cfg = ModelConfig(image_dim=IMAGE_DIM, text_dim=TEXT_DIM, n_dense=preprocessor.n_dense,
                             cardinalities=preprocessor.cardinalities, **params["model"])  # fmt: skip
     print(
-        f"PPCL benchmark: {n_posts:,} posts ({len(data['train']):,} train, {len(data['val']):,} val), "  # noqa: T201
+        f"PPCL benchmark: {n_posts:,} posts ({len(data['train']):,} train, {len(data['val']):,} val), "
         f"{config} config (hidden {model_cfg.hidden}, batch {params['train']['batch_size']}), "
         f"{threads} torch thread(s), CPU; world {world_s:.1f} s, preprocessing (fit on train + transform) "
         f"{prep_s:.1f} s"
@@ -119,16 +120,16 @@ def main(n_posts: int, threads: int, config: str, max_steps: int | None) -> None
     no_cl_s, no_cl_t = rows["no_cl"]
     step_full, step_no_cl = full_t["step"] / full_t["steps"], no_cl_t["step"] / no_cl_t["steps"]
     epoch_note = "" if max_steps is None else f" (first {max_steps} steps)"
-    print(f"{'model':<8} {'epoch s':>9} {'steps':>7} {'ms/step':>9}")  # noqa: T201
+    print(f"{'model':<8} {'epoch s':>9} {'steps':>7} {'ms/step':>9}")
     for name, (seconds, timer) in rows.items():
-        print(f"{name:<8} {seconds:>9.1f} {int(timer['steps']):>7} {1000 * timer['step'] / timer['steps']:>9.1f}")  # noqa: T201
-    print(f"one epoch{epoch_note}: PPCL {full_s:.1f} s, w/o CL {no_cl_s:.1f} s (incl. validation)")  # noqa: T201
+        print(f"{name:<8} {seconds:>9.1f} {int(timer['steps']):>7} {1000 * timer['step'] / timer['steps']:>9.1f}")
+    print(f"one epoch{epoch_note}: PPCL {full_s:.1f} s, w/o CL {no_cl_s:.1f} s (incl. validation)")
     print(
-        f"contrastive losses' share of PPCL step time: {full_t['contrastive_forward'] / full_t['step']:.1%} "  # noqa: T201
+        f"contrastive losses' share of PPCL step time: {full_t['contrastive_forward'] / full_t['step']:.1%} "
         f"(loss forward only); {(step_full - step_no_cl) / step_full:.1%} of the step is contrastive overhead "
         "(second dropout view, losses, their backward) against w/o CL"
     )
-    print(f"peak RSS: {peak_gb():.2f} GB")  # noqa: T201
+    print(f"peak RSS: {peak_gb():.2f} GB")
 
 
 if __name__ == "__main__":

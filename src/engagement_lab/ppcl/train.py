@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import spearmanr
 
+from engagement_lab.engagement.metrics import regression_metrics
 from engagement_lab.features.encoders import pick_device
 from engagement_lab.ppcl.losses import hierarchical_supcon, rnc, supcon
 from engagement_lab.ppcl.model import ModelConfig, PPCLModel
@@ -83,11 +83,9 @@ class Split:
 
 
 def regression_scores(y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str, float]:
-    """MAE, MSE and Spearman's rank correlation (SRC), the paper's three metrics."""
+    """The paper's three metrics: MAE, MSE and Spearman's rank correlation (SRC), plus R²."""
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
-    src = 0.0 if np.ptp(pred) == 0 else float(spearmanr(y, pred).statistic)
-    return {f"{prefix}_mae": float(np.mean(np.abs(y - pred))), f"{prefix}_mse": float(np.mean((y - pred) ** 2)),
-            f"{prefix}_src": src}  # fmt: skip
+    return {**regression_metrics(y, pred, prefix), f"{prefix}_mse": float(np.mean((y - pred) ** 2))}
 
 
 @torch.inference_mode()
