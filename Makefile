@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/bench_pretraining.py
 	$(BIN)/python bench/bench_lda.py
 	$(BIN)/python bench/bench_engagement.py
+	$(BIN)/python bench/bench_ppcl.py
 
 # Lineage and plots: http://127.0.0.1:4141
 viz: install
