@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python bench/bench_pretraining.py
 	$(BIN)/python bench/bench_lda.py
 	$(BIN)/python bench/bench_engagement.py
+	$(BIN)/python bench/bench_ppcl.py
 
 # The whole default pipeline, pipeline by pipeline: wall time and peak memory of each (about 25 min).
 bench-run: install

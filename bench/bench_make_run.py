@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipelines", nargs="*", help="a subset (kept in dependency order); default: all")
     parser.add_argument("--from-data", action="store_true", help="start from a copy of ./data instead of empty")
+    parser.add_argument("--keep", action="store_true", help="keep the throw-away copy (its data/, mlflow.db, logs)")
     args = parser.parse_args()
     order = pipeline_order()
     unknown = set(args.pipelines) - set(order)
@@ -90,13 +91,18 @@ def main() -> None:
 
     print(f"{'pipeline':<22} {'wall s':>8} {'peak RSS GB':>12}", flush=True)  # noqa: T201
     total = 0.0
-    with tempfile.TemporaryDirectory(prefix="bench-make-run-") as tmp:
-        root = Path(tmp)
+    root = Path(tempfile.mkdtemp(prefix="bench-make-run-"))
+    try:
         copy_project(root, args.from_data)
         for name in chosen:
             wall, rss = run_pipeline(root, name)
             total += wall
             print(f"{name:<22} {wall:>8.1f} {rss:>12.2f}", flush=True)  # noqa: T201
+    finally:
+        if args.keep:
+            print(f"kept the run's copy in {root}")  # noqa: T201
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     verdict = "" if args.pipelines else f"  (budget {BUDGET_S} s: {'ok' if total <= BUDGET_S else 'OVER'})"
     print(f"{'total':<22} {total:>8.1f}{verdict}")  # noqa: T201
     threads = os.environ.get("OMP_NUM_THREADS", "unset")

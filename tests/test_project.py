@@ -51,6 +51,7 @@ def test_registry_lists_the_pipelines(project_copy):
         "user_environment",
         "dual_attention",
         "engagement",
+        "ppcl",
         "reporting",
         "predict",
     ]:

@@ -14,7 +14,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from engagement_lab.engagement.targets import COUNT_COLUMNS, engagement_score
-from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
+from engagement_lab.features.encoders import TEXT_DIM
+from engagement_lab.features.join import attach_embeddings
 
 logger = logging.getLogger(__name__)
 N_TAGS = 3  # the first tags become categorical features tag_1..tag_3
@@ -62,34 +63,9 @@ def build_model_input(posts: pd.DataFrame, images: pd.DataFrame, image_embedding
                        source, {c: int(missing_count[c].sum()) for c in COUNT_COLUMNS})  # fmt: skip
     frame = chosen[~no_target].reset_index(drop=True)
 
-    usable = images[(images["source"] == source) & images["decodable"].fillna(False).astype(bool)]
-    usable = usable.drop_duplicates("post_id")[["post_id", "sha1"]]
-    frame = frame.merge(usable, on="post_id", how="left")
-    vectors = dict(zip(image_embeddings["sha1"], image_embeddings["embedding"], strict=True))
-    lacking = frame["sha1"].notna() & ~frame["sha1"].isin(vectors)
-    if lacking.any():
-        raise EngagementDataError(
-            f"{int(lacking.sum())} decodable {source} images have no row in image_embeddings "
-            "(run the features pipeline first: kedro run --pipelines=features)"
-        )
-    frame["has_image"] = frame["sha1"].notna().astype(int)
-    zero = np.zeros(IMAGE_DIM, dtype=np.float32)
-    frame["image_embedding"] = [np.asarray(vectors[s], dtype=np.float32) if isinstance(s, str) else zero
-                                for s in frame["sha1"]]  # fmt: skip
+    frame = attach_embeddings(frame, images, image_embeddings, post_texts, text_embeddings, source,
+                              EngagementDataError)  # fmt: skip
     stats["without_image"] = int((frame["has_image"] == 0).sum())
-    if stats["without_image"]:
-        logger.info("%d %s posts have no usable cover image: zero image vector, has_image = 0",
-                    stats["without_image"], source)  # fmt: skip
-
-    frame = frame.merge(post_texts[["post_id", "text_sha1"]], on="post_id", how="left")
-    texts = dict(zip(text_embeddings["text_sha1"], text_embeddings["embedding"], strict=True))
-    lacking = ~frame["text_sha1"].isin(texts)
-    if lacking.any():
-        raise EngagementDataError(
-            f"{int(lacking.sum())} {source} posts have no text embedding "
-            "(run the features pipeline first: kedro run --pipelines=features)"
-        )
-    frame["text_embedding"] = [np.asarray(texts[s], dtype=np.float32) for s in frame["text_sha1"]]
     if len(frame) and len(frame["text_embedding"].iloc[0]) != TEXT_DIM:
         raise EngagementDataError(f"text embeddings must have {TEXT_DIM} dimensions")
 

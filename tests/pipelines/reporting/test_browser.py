@@ -106,6 +106,11 @@ def test_kedro_viz_renders_the_pipelines(tmp_path):
     with serve(command, f"http://127.0.0.1:{port}/api/main", PROJECT, tmp_path / "viz.log", _env()):
         with browser_page(tmp_path) as page:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000)
+            # Above ~300 elements kedro viz first asks before drawing the whole __default__ graph.
+            big_graph = page.get_by_role("button", name="Render it anyway")
+            page.wait_for_selector(".pipeline-node, button:has-text('Render it anyway')", timeout=120_000)
+            if big_graph.count():
+                big_graph.click()
             page.wait_for_selector(".pipeline-node", timeout=120_000)
             page.wait_for_timeout(2000)  # the layout settles
             page.screenshot(path=str(shot), full_page=True)
@@ -114,6 +119,8 @@ def test_kedro_viz_renders_the_pipelines(tmp_path):
             plot = next(n["id"] for n in graph["nodes"] if n["name"] == "reporting_comparison_plot")
             preview = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/nodes/{plot}", timeout=60))
     text = " ".join(labels).lower().replace(" ", "_")
+    # kedro viz drops the layer bands (with only a log warning) when the catalog's layers form a cycle.
+    assert graph["layers"][-3:] == ["models", "model_output", "reporting"], graph["layers"]
     # Nodes of several pipelines (reporting, engagement, transfer_evaluation, dual_attention, ingestion),
     # as raw or "pretty" names; namespaced ones sit inside collapsed modular pipelines.
     expected = ["build_report", "register_models", "train_regressor", "transfer_results", "evaluate_dual_attention"]

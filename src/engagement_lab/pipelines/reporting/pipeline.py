@@ -30,6 +30,7 @@ CONTRACTS = {
     "vise": "vise_metrics",
     "dual_attention": "dual_attention_metrics",
     "engagement": "engagement_metrics",
+    "ppcl": "ppcl_metrics",
 }
 
 ENGAGEMENT_MODELS = {

@@ -1,0 +1,253 @@
+"""Nodes of the ``ppcl`` pipeline (PPCL, contrastive popularity regression): small functions that call
+``engagement_lab.ppcl``.
+
+Everything fitted (vocabularies, scalers, the UISD k-means, embedding standardisation, CatBoost's PCA)
+sees train posts only; early stopping and model selection use validation; every number is on test."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from sklearn.linear_model import LinearRegression
+from torch import nn
+
+from engagement_lab.ppcl.data import Preprocessor, build_model_input, chronological_split, train_subset
+from engagement_lab.ppcl.model import ModelConfig, PPCLModel
+from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
+from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
+from engagement_lab.results import contract_metrics, results_contract
+from engagement_lab.world.truth import truth_by_post_id
+
+logger = logging.getLogger(__name__)
+PIPELINE = "ppcl"
+METRICS = ("mae", "mse", "src")
+SPLITS = ("train", "val", "test")
+
+
+def build_ppcl_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataFrame,
+                     image_embeddings: pd.DataFrame, post_texts: pd.DataFrame, text_embeddings: pd.DataFrame,
+                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:  # fmt: skip
+    """One row per ``params.source`` post with a target (Eq. 1); posts without one are quarantined."""
+    return build_model_input(posts, users, images, image_embeddings, post_texts, text_embeddings, params["source"])
+
+
+def split_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The chronological 8:1:1 split by post time (§6.1.1)."""
+    frame = model_input.copy()
+    frame["split"] = chronological_split(frame, params["split"])
+    sizes = frame["split"].value_counts().to_dict()
+    logger.info("ppcl split by post time: %s (train ends %s, test starts %s)", sizes,
+                frame.loc[frame["split"] == "train", "posted_at"].max(),
+                frame.loc[frame["split"] == "test", "posted_at"].min())  # fmt: skip
+    return frame
+
+
+def _fit_preprocessor(frame: pd.DataFrame, params: dict[str, Any]) -> Preprocessor:
+    prep = params["preprocessing"]
+    return Preprocessor(n_clusters=prep["n_clusters"], influence_scale=prep["influence_scale"],
+                        standardize_embeddings=prep["standardize_embeddings"],
+                        seed=prep["seed"]).fit(frame[frame["split"] == "train"])  # fmt: skip
+
+
+def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocessor, dict[str, Split]]:
+    preprocessor = _fit_preprocessor(frame, params)
+    return preprocessor, {s: Split.from_arrays(preprocessor.transform(frame[frame["split"] == s])) for s in SPLITS}
+
+
+def model_config(preprocessor: Preprocessor, data: Split, params: dict[str, Any]) -> ModelConfig:
+    return ModelConfig(image_dim=int(data.tensors["image"].shape[1]), text_dim=int(data.tensors["text"].shape[1]),
+                       n_dense=preprocessor.n_dense, cardinalities=preprocessor.cardinalities,
+                       **params["model"])  # fmt: skip
+
+
+def train_variant(split_input: pd.DataFrame, params: dict[str, Any],
+                  variant: dict[str, Any]) -> tuple[nn.Module, Preprocessor, pd.DataFrame, dict]:  # fmt: skip
+    """One model of Tables 1–2 for every seed: fit the preprocessor on its train posts, train, predict
+    val and test. Returns the first seed's model (on CPU; the catalog saves its state dict), the
+    preprocessor, every seed's predictions and a model card (configs, per-seed histories)."""
+    variant = dict(variant)
+    fraction = float(variant.pop("train_fraction", 1.0))
+    variant.pop("group", None)
+    frame = train_subset(split_input, fraction, params["preprocessing"]["subset_seed"]).reset_index(drop=True)
+    preprocessor, data = _fit_inputs(frame, params)
+    config = model_config(preprocessor, data["train"], params)
+    rows, runs, first = [], {}, None
+    for seed in params["seeds"]:
+        cfg = TrainConfig(**{**params["train"], **variant}, seed=int(seed), device=params["device"],
+                          threads=params["threads"])  # fmt: skip
+        model, record = train(config, cfg, data["train"], data["val"])
+        runs[str(seed)] = {k: record[k] for k in ("best_epoch", "epochs_run", "history", "sampler_fallbacks")}
+        first = first or {"model": model, "train": cfg.to_dict()}
+        for split in ("val", "test"):
+            part = frame.loc[frame["split"] == split, ["post_id", "split", "target"]].reset_index(drop=True)
+            part["seed"] = int(seed)
+            part["prediction"] = predict(model, data[split]).astype(float)
+            rows.append(part)
+    card = {"model": config.to_dict(), "train": first["train"], "seeds": [int(s) for s in params["seeds"]],
+            "train_fraction": fraction, "split_sizes": {s: len(data[s]) for s in SPLITS},
+            "preprocessor": preprocessor.summary(), "runs": runs}  # fmt: skip
+    return first["model"].cpu(), preprocessor, pd.concat(rows, ignore_index=True), card
+
+
+def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
+    """CatBoost on the same features (user fields + embedding PCA), early stopping on val, every seed."""
+    cb = params["catboost"]
+    preprocessor = _fit_preprocessor(split_input, params)
+    parts = {s: split_input[split_input["split"] == s] for s in SPLITS}
+    rows, first = [], None
+    for seed in params["seeds"]:
+        features = TabularFeatures(preprocessor, n_components=cb["embedding_pca"]).fit(parts["train"], int(seed))
+        x = {s: features.transform(p) for s, p in parts.items()}
+        model = fit_catboost(x["train"], parts["train"]["target"].to_numpy(), x["val"],
+                             parts["val"]["target"].to_numpy(), cb, int(seed))  # fmt: skip
+        first = first or {"features": features, "model": model}
+        for split in ("val", "test"):
+            part = parts[split][["post_id", "split", "target"]].reset_index(drop=True)
+            part["seed"] = int(seed)
+            part["prediction"] = model.predict(x[split]).astype(float)
+            rows.append(part)
+    return first, pd.concat(rows, ignore_index=True)
+
+
+def oracle_scores(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame,
+                  params: dict[str, Any]) -> dict[str, float]:  # fmt: skip
+    """What is learnable: the noise-free ``oracle_score`` mapped linearly to the target on train, on test."""
+    truth = truth_by_post_id(ground_truth_posts, [params["source"]])[["post_id", "oracle_score"]]
+    data = split_input[["post_id", "split", "target"]].merge(truth, on="post_id", how="inner")
+    train, test = data[data["split"] == "train"], data[data["split"] == "test"]
+    if train.empty or test.empty:
+        logger.warning("ppcl oracle: no ground truth for these posts (real data?): no oracle reported")
+        return {}
+    if len(data) < len(split_input):
+        logger.warning("ppcl oracle: %d of %d posts have no ground truth", len(split_input) - len(data),
+                       len(split_input))  # fmt: skip
+    linear = LinearRegression().fit(train[["oracle_score"]], train["target"])
+    return regression_scores(test["target"], linear.predict(test[["oracle_score"]]), "test")
+
+
+def _summarise(pred: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
+    per_seed = pd.DataFrame(
+        [{"seed": seed, **regression_scores(g.loc[g["split"] == "val", "target"], g.loc[g["split"] == "val", "prediction"], "val"),
+          **regression_scores(g.loc[g["split"] == "test", "target"], g.loc[g["split"] == "test", "prediction"], "test")}
+         for seed, g in pred.groupby("seed")]
+    )  # fmt: skip
+    out = {}
+    for split in ("test", "val"):
+        for m in METRICS:
+            values = per_seed[f"{split}_{m}"]
+            out[f"{split}_{m}"] = float(values.mean())
+            out[f"{split}_{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    out["seeds"] = float(len(per_seed))
+    return out, per_seed
+
+
+def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_stats: dict[str, int],
+             params: dict[str, Any], catboost_predictions: pd.DataFrame, *predictions: pd.DataFrame,
+             ) -> tuple[dict, dict, pd.DataFrame]:  # fmt: skip
+    """Tables 1–2 and the data-efficiency rows: MAE, MSE, SRC on test (mean and std over seeds), the
+    train-mean baseline and the oracle → the results contract, its MLflow metrics and a table."""
+    names = list(params["models"])
+    if len(names) != len(predictions):
+        raise ValueError(f"ppcl evaluate got {len(predictions)} prediction tables for models {names}")
+    models, groups = {}, {}
+    train = split_input[split_input["split"] == "train"]
+    test = split_input[split_input["split"] == "test"]
+    for name, pred in [*zip(names, predictions, strict=True), ("catboost", catboost_predictions)]:
+        summary, _ = _summarise(pred)
+        variant = params["models"].get(name, {})
+        fraction = float(variant.get("train_fraction", 1.0))
+        summary["train_posts"] = float(round(fraction * len(train)) if fraction < 1 else len(train))
+        models[name], groups[name] = summary, variant.get("group", "baseline")
+    models["mean_prediction"] = regression_scores(test["target"], np.full(len(test), train["target"].mean()), "test")
+    groups["mean_prediction"] = "baseline"
+    oracle = oracle_scores(split_input, ground_truth_posts, params)
+    rows = []
+    for name, summary in models.items():
+        if oracle.get("test_src"):
+            summary["test_src_fraction_of_oracle"] = summary["test_src"] / oracle["test_src"]
+        rows.append({"model": name, "group": groups[name], **summary})
+    if oracle:
+        rows.append({"model": "oracle", "group": "oracle", **oracle})
+    table = pd.DataFrame(rows)
+    sizes = {s: int((split_input["split"] == s).sum()) for s in SPLITS}
+    for name, variant in params["models"].items():
+        if variant.get("train_fraction", 1.0) < 1:
+            sizes[f"train_{name}"] = int(models[name]["train_posts"])
+    sizes.update({f"input_{k}": v for k, v in input_stats.items()})
+    notes = [
+        f"Posts: canonical posts with source == {params['source']!r}; {input_stats['quarantined']} of "
+        f"{input_stats['posts']} quarantined without a target (reasons in ppcl_quarantine); "
+        f"{input_stats['without_image']} kept with a zero image vector (image missing or not decodable).",
+        "Target: log2(views/days)+1 (SMPD's label). Split: chronological 8:1:1 by posted_at (UTC). "
+        "Vocabularies, min-max scalers of [D, D², √D], embedding standardisation and the UISD k-means "
+        "(on log followers) are fitted on train posts only; early stopping and selection on validation.",
+        f"Every model: mean over seeds {list(params['seeds'])}; '<metric>_std' is the std over seeds. "
+        "<name>_100k / _200k: the same model on a seeded 1/3 and 2/3 of the train posts (SMPD-100K/200K "
+        "scaled to this world; val and test unchanged).",
+        "Oracle: the world's noise-free oracle_score mapped linearly to the target on train, scored on test.",
+        "Frozen encoders: EfficientNet-lite0 (1280-d) and MiniLM (384-d) instead of CLIP; geo_acc (a post-level "
+        "SMPD field) is not in the canonical tables and is left out of Table A1's numerical fields.",
+    ]
+    results = results_contract(PIPELINE, dataset=params["dataset"], split_sizes=sizes,
+                               seed=[int(s) for s in params["seeds"]], models=models, oracle=oracle, notes=notes)  # fmt: skip
+    shown = [c for c in ("model", "test_mae", "test_mae_std", "test_mse", "test_src", "test_src_std") if c in table]
+    logger.info("ppcl test results:\n%s", table[shown].round(4).to_string(index=False))
+    return results, contract_metrics(results), table
+
+
+def load_model(state: dict, card: dict) -> PPCLModel:
+    """Rebuild a trained model from its state dict and model card (what ``predict`` does)."""
+    model = PPCLModel(ModelConfig(**card["model"]))
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def feature_view(split_input: pd.DataFrame, params: dict[str, Any], *models: Any) -> go.Figure:
+    """§6.4 / Figure 3: a 2-D SVD of the popularity features f^pop on test, coloured by the target, for each
+    (state dict, preprocessor, card) triple given (PPCL and w/o CL)."""
+    names = params["feature_view"]["models"]
+    triples = [models[i : i + 3] for i in range(0, len(models), 3)]
+    fig = make_subplots(rows=1, cols=len(triples), subplot_titles=names)
+    test = split_input[split_input["split"] == "test"]
+    for col, (name, (state, preprocessor, card)) in enumerate(zip(names, triples, strict=True), start=1):
+        data = Split.from_arrays(preprocessor.transform(test))
+        _, feats = predict(load_model(state, card), data, torch.device("cpu"), features=True)
+        centred = feats - feats.mean(0)
+        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        xy = u[:, :2] * s[:2]
+        fig.add_scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, row=1, col=col,
+                        marker={"color": test["target"], "colorscale": "Viridis", "size": 5,
+                                "showscale": col == 1, "colorbar": {"title": "popularity"}})  # fmt: skip
+    fig.update_layout(title="SVD of the popularity features f^pop on test, coloured by popularity (Figure 3)",
+                      showlegend=False)  # fmt: skip
+    return fig
+
+
+def prediction_view(predictions: pd.DataFrame) -> tuple[pd.DataFrame, go.Figure]:
+    """Predicted against true popularity on test for the full model (mean over seeds), as in Figure A2."""
+    test = predictions[predictions["split"] == "test"]
+    table = (test.groupby("post_id", sort=False)
+             .agg(target=("target", "first"), prediction=("prediction", "mean"), prediction_std=("prediction", "std"))
+             .reset_index())  # fmt: skip
+    fig = go.Figure()
+    fig.add_scatter(x=table["prediction"], y=table["target"], mode="markers", marker={"size": 4}, name="posts")
+    lo, hi = float(table[["prediction", "target"]].min().min()), float(table[["prediction", "target"]].max().max())
+    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dot"}, name="y = x")
+    fig.update_layout(title="PPCL on test: predicted vs true popularity (mean over seeds)",
+                      xaxis_title="predicted", yaxis_title="log2(views/days)+1")  # fmt: skip
+    return table, fig
+
+
+def model_card(card: dict, params: dict[str, Any]) -> dict:
+    """What ``predict`` needs to score a new post with the full model: configs and catalog names."""
+    return {**card, "pipeline": PIPELINE, "source": params["source"],
+            "catalog": {"weights": "ppcl_full_model", "preprocessor": "ppcl_full_preprocessor",
+                        "card": "ppcl_model_card"},
+            "inputs": "posts/users rows as in the canonical tables + image/text embeddings "
+                      "(engagement_lab.ppcl.data.build_model_input), then Preprocessor.transform"}  # fmt: skip

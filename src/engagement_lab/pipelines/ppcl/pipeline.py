@@ -1,0 +1,75 @@
+"""The ``ppcl`` pipeline: one training template, one namespace per model of Tables 1–2.
+
+canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model
+(``full``, ``no_cl``, single tasks, pairs, ``random_sampling``, ``no_aug``, ``rnc`` and the
+data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace, reading
+``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
+(Figure 3) and predicted-vs-true for the full model.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    build_ppcl_input,
+    evaluate,
+    feature_view,
+    model_card,
+    prediction_view,
+    split_posts,
+    train_catboost,
+    train_variant,
+)
+
+# Tables 1–2 and the data-efficiency rows; must match the keys of params:ppcl.models.
+MODELS = ("full", "no_cl", "crd", "uisd", "uid", "crd_uisd", "crd_uid", "uisd_uid", "random_sampling", "no_aug",
+          "rnc", "full_100k", "no_cl_100k", "full_200k", "no_cl_200k")  # fmt: skip
+VIEWED = ("full", "no_cl")  # Figure 3: PPCL and w/o CL
+
+
+def model_pipeline(name: str) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(train_variant, ["split_input", "params:ppcl", "params:variant"],
+                 ["model", "preprocessor", "predictions", "card"], name="train"),
+        ]
+    )  # fmt: skip
+    return Pipeline(
+        template,
+        namespace=f"ppcl.{name}",  # dual_attention has a `full` namespace too
+        inputs={"split_input": "ppcl_split_input"},
+        outputs={
+            "model": f"ppcl_{name}_model",
+            "preprocessor": f"ppcl_{name}_preprocessor",
+            "predictions": f"ppcl_{name}_predictions",
+            "card": f"ppcl_{name}_card",
+        },
+        parameters={"params:ppcl": "params:ppcl", "params:variant": f"params:ppcl.models.{name}"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = Pipeline(
+        [
+            Node(build_ppcl_input, ["posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings",
+                                    "params:ppcl"], ["ppcl_model_input", "ppcl_quarantine", "ppcl_input_stats"],
+                 name="build_ppcl_input"),
+            Node(split_posts, ["ppcl_model_input", "params:ppcl"], "ppcl_split_input", name="split_ppcl_posts"),
+        ]
+    )  # fmt: skip
+    models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
+    report = Pipeline(
+        [
+            Node(train_catboost, ["ppcl_split_input", "params:ppcl"], ["ppcl_catboost_regressor",
+                 "ppcl_catboost_predictions"], name="train_ppcl_catboost"),
+            Node(evaluate, ["ppcl_split_input", "ground_truth_posts", "ppcl_input_stats", "params:ppcl",
+                            "ppcl_catboost_predictions", *(f"ppcl_{m}_predictions" for m in MODELS)],
+                 ["ppcl_metrics", "ppcl_mlflow_metrics", "ppcl_results_table"], name="evaluate_ppcl"),
+            Node(feature_view, ["ppcl_split_input", "params:ppcl",
+                                *(f"ppcl_{m}_{k}" for m in VIEWED for k in ("model", "preprocessor", "card"))],
+                 "ppcl_feature_plot", name="ppcl_feature_view"),
+            Node(prediction_view, "ppcl_full_predictions", ["ppcl_full_pred_vs_true", "ppcl_full_pred_vs_true_plot"],
+                 name="ppcl_prediction_view"),
+            Node(model_card, ["ppcl_full_card", "params:ppcl"], "ppcl_model_card", name="ppcl_model_card"),
+        ]
+    )  # fmt: skip
+    return prepare + models + report

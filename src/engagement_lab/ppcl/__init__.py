@@ -1,0 +1,1 @@
+"""PPCL (Zhang, Qiu, Xie): popularity regression with three supervised contrastive tasks."""
