@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/bench_sample_world.py
 	$(BIN)/python bench/bench_ingestion.py
 	$(BIN)/python bench/bench_image_features.py
+	$(BIN)/python bench/bench_memory_format.py
 	$(BIN)/python bench/bench_pretraining.py
 	$(BIN)/python bench/bench_lda.py
 	$(BIN)/python bench/bench_engagement.py

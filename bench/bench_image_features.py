@@ -1,7 +1,7 @@
 """Benchmark: EfficientNet-lite0 feature throughput, end to end against forward only.
 
-End to end is the features node's own path: read the JPEG file, decode, resize to 224,
-normalise (``ImageFiles`` in a DataLoader) and the forward pass. Forward only runs the
+End to end is the features node's own path: read the JPEG file, decode, resize to 160 (conf/base),
+normalise (``ImageFiles`` in a DataLoader) and the forward pass, in the node's NHWC layout. Forward only runs the
 same batches already decoded into tensors. Runs alternate (A B A B ...) on one model so
 machine noise hits both; the best of each is printed with their ratio.
 
@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from engagement_lab.features.encoders import ImageFiles, image_features, load_image_encoder
+from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, ImageFiles, image_features, load_image_encoder
 from engagement_lab.world.config import WorldConfig
 from engagement_lab.world.render import render_post_images
 from engagement_lab.world.simulate import simulate
 
-BATCH, SIZE, ROUNDS = 32, 224, 3
+BATCH, SIZE, ROUNDS = 32, 160, 3
 
 
 def main(n_images: int = 192, num_workers: int = 0) -> None:
@@ -37,21 +37,21 @@ def main(n_images: int = 192, num_workers: int = 0) -> None:
             path = Path(tmp) / f"{post_id}.jpg"
             path.write_bytes(data)
             paths.append(str(path))
-        model = load_image_encoder(torch.device("cpu"))
+        model = load_image_encoder(torch.device("cpu")).to(memory_format=CNN_MEMORY_FORMAT)
         loader = DataLoader(ImageFiles(paths, SIZE), batch_size=BATCH, num_workers=num_workers)
         preloaded = list(DataLoader(ImageFiles(paths, SIZE), batch_size=BATCH))
-        image_features(model, preloaded[0])  # warm-up
+        image_features(model, preloaded[0].contiguous(memory_format=CNN_MEMORY_FORMAT))  # warm-up
 
         def end_to_end() -> float:
             start = time.perf_counter()
             for batch in loader:
-                image_features(model, batch)
+                image_features(model, batch.contiguous(memory_format=CNN_MEMORY_FORMAT))
             return time.perf_counter() - start
 
         def forward_only() -> float:
             start = time.perf_counter()
             for batch in preloaded:
-                image_features(model, batch)
+                image_features(model, batch.contiguous(memory_format=CNN_MEMORY_FORMAT))
             return time.perf_counter() - start
 
         e2e, fwd = [], []

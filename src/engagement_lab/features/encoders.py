@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 IMAGE_DIM, TEXT_DIM = 1280, 384
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+# Every CNN here runs on NHWC tensors: on 2 CPU cores (oneDNN) EfficientNet-lite0 fine-tunes 1.9x and
+# embeds 1.05-1.4x faster, the small ResNet trains 1.3x faster (bench/bench_memory_format.py); on GPU it
+# is the layout tensor cores want under mixed precision.
+CNN_MEMORY_FORMAT = torch.channels_last
 
 
 def pick_device(name: str) -> torch.device:
@@ -73,13 +77,15 @@ def embed_image_files(paths: list[str], *, device: str = "auto", batch_size: int
     if not paths:
         return np.zeros((0, IMAGE_DIM), dtype=np.float32)
     dev = pick_device(device)
-    model = load_image_encoder(dev)
+    model = load_image_encoder(dev).to(memory_format=CNN_MEMORY_FORMAT)
     loader = DataLoader(ImageFiles(paths, image_size), batch_size=batch_size, num_workers=num_workers,
                         pin_memory=dev.type == "cuda")  # fmt: skip
     out = []
     with torch.autocast(dev.type, enabled=dev.type == "cuda"):
         for batch in tqdm(loader, desc="image features", unit="batch", disable=not progress):
-            out.append(image_features(model, batch.to(dev, non_blocking=True)).float().cpu())
+            out.append(
+                image_features(model, batch.to(dev, non_blocking=True, memory_format=CNN_MEMORY_FORMAT)).float().cpu()
+            )
     return torch.cat(out).numpy().astype(np.float32)
 
 

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from engagement_lab.features.encoders import IMAGENET_MEAN, IMAGENET_STD, pick_device
+from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, IMAGENET_MEAN, IMAGENET_STD, pick_device
 from engagement_lab.vise.models import TASKS, VisEModel, vise_loss
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,8 @@ def train(
     # ---- model, optimiser, schedule, scaler
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    model = VisEModel(config.backbone, {task: n_classes[task] for task in config.tasks}).to(device)
+    model = VisEModel(config.backbone, {task: n_classes[task] for task in config.tasks})
+    model = model.to(device, memory_format=CNN_MEMORY_FORMAT)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=True)  # fmt: skip
     total_steps = config.epochs * steps_per_epoch
@@ -249,7 +250,7 @@ def train(
         bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
         for batch in bar:
             images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
-            images = normalise(colour_jitter(images, config.hue_jitter))
+            images = normalise(colour_jitter(images, config.hue_jitter)).contiguous(memory_format=CNN_MEMORY_FORMAT)
             with autocast:
                 logits = model(images)
                 loss, parts = vise_loss(logits, comment_targets, reaction_targets)

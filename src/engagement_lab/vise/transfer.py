@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
-from engagement_lab.features.encoders import ImageFiles
+from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, ImageFiles
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def load_images(paths: list[str], image_size: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def extract_features(backbone: nn.Module, images: torch.Tensor, device: torch.device) -> np.ndarray:
-    backbone = backbone.eval().to(device)
-    batches = [backbone(batch.to(device)).float().cpu() for batch in images.split(128)]
+    backbone = backbone.eval().to(device, memory_format=CNN_MEMORY_FORMAT)
+    batches = [backbone(batch.to(device, memory_format=CNN_MEMORY_FORMAT)).float().cpu() for batch in images.split(128)]
     return torch.cat(batches).numpy()
 
 
@@ -84,7 +84,10 @@ class FinetuneConfig:
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:
     model.eval()
     with torch.inference_mode():
-        predicted = torch.cat([model(batch.to(device)).argmax(1).cpu() for batch in images.split(128)])
+        batches = images.split(128)
+        predicted = torch.cat(
+            [model(batch.to(device, memory_format=CNN_MEMORY_FORMAT)).argmax(1).cpu() for batch in batches]
+        )
     return float((predicted == labels).float().mean())
 
 
@@ -96,7 +99,7 @@ def finetune(make_backbone: Callable[[], tuple[nn.Module, int]], images: torch.T
     torch.manual_seed(config.seed)
     backbone, dim = make_backbone()
     n_classes = int(labels.max()) + 1
-    model = nn.Sequential(backbone, nn.Linear(dim, n_classes)).to(device)
+    model = nn.Sequential(backbone, nn.Linear(dim, n_classes)).to(device, memory_format=CNN_MEMORY_FORMAT)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     size = images.shape[-1]
     augment = v2.Compose([v2.RandomResizedCrop(size, scale=(0.6, 1.0)), v2.RandomHorizontalFlip()])
@@ -107,7 +110,7 @@ def finetune(make_backbone: Callable[[], tuple[nn.Module, int]], images: torch.T
     for epoch in range(1, config.epochs + 1):
         model.train()
         for batch, target in DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=order):
-            augmented = torch.stack([augment(image) for image in batch]).to(device)
+            augmented = torch.stack([augment(image) for image in batch]).to(device, memory_format=CNN_MEMORY_FORMAT)
             loss = nn.functional.cross_entropy(model(augmented), target.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

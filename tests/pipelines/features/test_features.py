@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, pick_device
-from engagement_lab.pipelines.features.nodes import build_post_texts, embed_post_texts
+from engagement_lab.pipelines.features.nodes import build_post_texts, embed_images, embed_post_texts
 from engagement_lab.world.truth import truth_by_post_id
 from tests.conftest import FAST_FEATURES as FAST
 from tests.conftest import base_params
@@ -50,6 +50,24 @@ def test_a_rerun_embeds_only_what_changed(featured):
     again, _ = embed_post_texts(changed.iloc[:5], cache.iloc[0:0], params)
     merged = again.merge(table, on="text_sha1")
     assert np.allclose(np.stack(merged["embedding_x"]), np.stack(merged["embedding_y"]), atol=1e-5)
+
+
+def test_the_image_cache_is_reused_only_by_the_same_encoder_setting(featured):
+    images = featured.load("images").drop_duplicates("sha1").iloc[:6]
+    cache = featured.load("image_embeddings")
+    assert set(cache["encoder"]) == {f"efficientnet-lite0@{FAST['image_size']}px"}
+    same = base_params("features", **FAST)
+    table, stats = embed_images(images, cache, same)
+    assert stats == {"embedded": 0.0, "from_cache": 6.0, "total": 6.0}
+    # Another input size is another encoder: every vector is recomputed, none is mixed in from the cache.
+    other = base_params("features", **{**FAST, "image_size": 64})
+    resized, stats = embed_images(images, cache, other)
+    assert stats == {"embedded": 6.0, "from_cache": 0.0, "total": 6.0}
+    assert set(resized["encoder"]) == {"efficientnet-lite0@64px"}
+    assert not np.allclose(np.stack(resized["embedding"]), np.stack(table["embedding"]), atol=1e-3)
+    # A cache written before the encoder column existed is not trusted either.
+    _, stats = embed_images(images, cache.drop(columns="encoder"), same)
+    assert stats["embedded"] == 6.0 and stats["from_cache"] == 0.0
 
 
 def test_image_embeddings_carry_the_planted_content(featured):

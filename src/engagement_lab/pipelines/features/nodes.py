@@ -32,18 +32,24 @@ def build_post_texts(posts: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def _update_cache(keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str,
+def _update_cache(keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str, encoder: str,
                   embed) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
-    """Embed the keys the cache lacks; return the rows for exactly ``keys`` and the counts."""
+    """Embed the keys the cache lacks; return the rows for exactly ``keys`` and the counts.
+
+    A cached row counts only when it came from the same ``encoder`` (model and input size): changing
+    ``image_size`` re-embeds everything instead of mixing two encoders' vectors in one table."""
     wanted = pd.DataFrame({key: keys, "input": inputs}).drop_duplicates(key)
-    cached = cache[cache[key].isin(wanted[key])]
+    same_encoder = cache["encoder"].eq(encoder) if "encoder" in cache.columns else False
+    cached = cache[cache[key].isin(wanted[key]) & same_encoder]
     todo = wanted[~wanted[key].isin(cached[key])]
     vectors = embed(todo["input"].tolist())
     fresh = pd.DataFrame({key: todo[key].to_numpy(), "embedding": list(vectors)})
     table = pd.concat([cached[[key, "embedding"]], fresh], ignore_index=True).sort_values(key, ignore_index=True)
     table["embedding"] = table["embedding"].map(lambda v: np.asarray(v, dtype=np.float32))
+    table["encoder"] = encoder
+    stale = int((cache[key].isin(wanted[key]) & ~same_encoder).sum())
     stats = {"embedded": float(len(todo)), "from_cache": float(len(cached)), "total": float(len(table))}
-    logger.info("%s: %d embedded, %d from cache", key, len(todo), len(cached))
+    logger.info("%s: %d embedded, %d from cache (%d cached by another encoder)", key, len(todo), len(cached), stale)
     return table, stats
 
 
@@ -54,7 +60,8 @@ def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, An
         return embed_image_files(paths, device=params["device"], batch_size=params["image_batch_size"],
                                  num_workers=params["num_workers"], image_size=params["image_size"])  # fmt: skip
 
-    return _update_cache(images["sha1"], images["path"], cache, "sha1", embed)
+    encoder = f"efficientnet-lite0@{params['image_size']}px"
+    return _update_cache(images["sha1"], images["path"], cache, "sha1", encoder, embed)
 
 
 def embed_post_texts(
@@ -65,7 +72,7 @@ def embed_post_texts(
     def embed(texts: list[str]) -> np.ndarray:
         return embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"])
 
-    return _update_cache(post_texts["text_sha1"], post_texts["text"], cache, "text_sha1", embed)
+    return _update_cache(post_texts["text_sha1"], post_texts["text"], cache, "text_sha1", "all-MiniLM-L6-v2", embed)
 
 
 def feature_metrics(image_stats: dict, text_stats: dict) -> dict[str, dict[str, float]]:
