@@ -30,7 +30,7 @@ BATCH, SIZE, ROUNDS = 32, 160, 3
 def main(n_images: int = 192, num_workers: int = 0) -> None:
     config = WorldConfig(n_users=20, n_posts=n_images, formats=("smpd",))  # demo-sized 96 px JPEGs
     posts = simulate(config).posts
-    jpegs = render_post_images(posts, config.seed, config.image_size, config.jpeg_quality, config.n_subcategories)
+    jpegs = render_post_images(posts, config)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         paths = []
         for post_id, data in jpegs.items():

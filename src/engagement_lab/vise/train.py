@@ -28,8 +28,9 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, default_collate
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
@@ -51,7 +52,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     hue_jitter: float = 0.0  # colour augmentation (0: off); the world already varies its palettes
-    num_workers: int = 0  # DataLoader workers decoding images
+    num_workers: int = 0  # DataLoader workers cropping (and, without preload, decoding) images
+    preload: bool = True  # decode every image once into memory (the demo set: ~60 MB); false for large sets
     device: str = "auto"  # auto: CUDA when present
     amp: bool = True  # mixed precision, used on CUDA only
     seed: int = 42
@@ -69,27 +71,73 @@ class TrainConfig:
         return config
 
 
-class PseudoLabelledImages(Dataset):
-    """Image files with their soft comment-cluster target and reaction-cluster index, cropped and flipped."""
+def read_rgb(path: str) -> torch.Tensor:
+    """A JPEG/PNG file as a (3, H, W) uint8 tensor (PIL: torchvision.io's decoders are deprecated)."""
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
 
-    def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int) -> None:
+
+class PseudoLabelledImages(Dataset):
+    """Images (uint8) with their soft comment-cluster target and reaction-cluster index; ``augment``
+    turns a batch of them into random-resized, flipped crops of ``image_size``.
+
+    ``preload`` decodes every file once, here, and when all images share one size (the sample world's
+    do) keeps them as one tensor and crops whole batches at once (``random_resized_crops``): per-image
+    PIL decoding and transforms cost more than the small CNN's step (bench/bench_pretraining.py).
+    Otherwise each item is read (without preload) and cropped on its own, in the loader's workers."""
+
+    def __init__(self, labels: pd.DataFrame, n_comment_clusters: int, image_size: int, preload: bool = True) -> None:
         self.paths = labels["image_path"].tolist()
+        self.image_size = image_size
+        decoded = [read_rgb(path) for path in self.paths] if preload else None
+        self.stacked = torch.stack(decoded) if decoded and len({d.shape for d in decoded}) == 1 else None
+        self.images = None if self.stacked is not None else decoded
         self.comment_targets = soft_targets(labels["comment_clusters"], n_comment_clusters)
         self.reaction_targets = torch.tensor(labels["reaction_cluster"].to_numpy(np.int64))
-        self.transform = v2.Compose([
-            v2.ToImage(),
-            v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
-            v2.RandomHorizontalFlip(),
-            v2.ToDtype(torch.float32, scale=True),  # [0, 1]: colour jitter and normalisation follow per batch
-        ])  # fmt: skip
+        self.transform = v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)), v2.RandomHorizontalFlip()])
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with Image.open(self.paths[i]) as image:
-            pixels = self.transform(image.convert("RGB"))
-        return pixels, self.comment_targets[i], self.reaction_targets[i]
+        if self.stacked is not None:  # cropped per batch, in augment
+            return self.stacked[i], self.comment_targets[i], self.reaction_targets[i]
+        image = self.images[i] if self.images is not None else read_rgb(self.paths[i])
+        return self.transform(image), self.comment_targets[i], self.reaction_targets[i]
+
+    def __getitems__(self, indices: list[int]) -> Any:
+        """A whole batch at once (DataLoader's batched fetch): one gather from the stacked images."""
+        if self.stacked is None:
+            return [self[i] for i in indices]
+        index = torch.as_tensor(indices)
+        return self.stacked[index], self.comment_targets[index], self.reaction_targets[index]
+
+    def collate(self, batch: Any) -> Any:
+        """The DataLoader's ``collate_fn``: ``__getitems__`` of stacked images is a batch already."""
+        return batch if self.stacked is not None else default_collate(batch)
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """A collated batch → cropped, flipped float images in [0, 1]."""
+        crops = random_resized_crops(images, self.image_size) if self.stacked is not None else images.float()
+        return crops.div_(255)
+
+
+def random_resized_crops(images: torch.Tensor, size: int, scale: tuple[float, float] = (0.5, 1.0),
+                         ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:  # fmt: skip
+    """RandomResizedCrop and RandomHorizontalFlip of a whole (n, 3, h, w) batch in one bilinear
+    ``grid_sample`` (2.4x faster than ``roi_align`` on CPU): per image a box of ``scale`` of the area with
+    aspect ``ratio`` (log-uniform; clipped to the image instead of torchvision's resampling) at a uniform
+    position, mirrored with probability 1/2. Float, in the input's range."""
+    n = images.shape[0]
+    area = torch.empty(n).uniform_(*scale)
+    aspect = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp()
+    width, height = (area * aspect).sqrt().clamp(max=1.0), (area / aspect).sqrt().clamp(max=1.0)
+    centre_x, centre_y = (torch.rand(n) * 2 - 1) * (1 - width), (torch.rand(n) * 2 - 1) * (1 - height)
+    mirror = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)  # output [-1, 1]² → the box, in the input's [-1, 1] coordinates
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = width * mirror, centre_x, height, centre_y
+    grid = F.affine_grid(theta, [n, images.shape[1], size, size], align_corners=False).to(images.device)
+    return F.grid_sample(images.float(), grid, mode="bilinear", align_corners=False)
 
 
 # RGB → YIQ: Y is luma, I and Q span the chroma plane that a hue shift rotates.
@@ -146,7 +194,7 @@ def data_fingerprint(labels: pd.DataFrame) -> str:
 
 def resumable_config(config: TrainConfig) -> dict[str, Any]:
     """The fields a checkpoint must match to be resumed: where and how fast it runs may change."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers")}
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers", "preload")}
 
 
 def rng_states() -> dict[str, Any]:
@@ -196,7 +244,7 @@ def train(
     fingerprint = data_fingerprint(labels)
 
     # ---- data: the sampler's shuffle order is seeded per epoch, so a resumed epoch sees the same order
-    dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size)
+    dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size, config.preload)
     sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed else None
     steps_per_epoch = math.ceil(len(dataset) / ((dist.get_world_size() if distributed else 1) * config.batch_size))
 
@@ -241,7 +289,7 @@ def train(
         loader = DataLoader(
             dataset, batch_size=config.batch_size, sampler=sampler or RandomSampler(dataset, generator=order),
             num_workers=config.num_workers, generator=order, pin_memory=device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=False, collate_fn=dataset.collate,
         )  # fmt: skip
         model.train()
         # Sums over the epoch; each accuracy counts only the images that have that signal.
@@ -250,7 +298,8 @@ def train(
         bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
         for batch in bar:
             images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
-            images = normalise(colour_jitter(images, config.hue_jitter)).contiguous(memory_format=CNN_MEMORY_FORMAT)
+            images = normalise(colour_jitter(dataset.augment(images), config.hue_jitter))
+            images = images.contiguous(memory_format=CNN_MEMORY_FORMAT)
             with autocast:
                 logits = model(images)
                 loss, parts = vise_loss(logits, comment_targets, reaction_targets)

@@ -174,3 +174,35 @@ def test_colour_jitter_is_identity_at_zero_and_a_hue_rotation_keeps_luma():
     assert not torch.allclose(rotated, images, atol=1e-2)  # the colours changed
     inside = (rotated > 0) & (rotated < 1)  # where nothing was clamped
     assert torch.allclose(luma[inside.all(1)], rotated_luma[inside.all(1)], atol=1e-4)
+
+
+def test_batched_crops_cut_inside_the_image_and_mirror_half_of_them():
+    from engagement_lab.vise.train import random_resized_crops
+
+    images = torch.arange(16 * 16, dtype=torch.float32).reshape(1, 1, 16, 16).repeat(64, 3, 1, 1).to(torch.uint8)
+    torch.manual_seed(0)
+    whole = random_resized_crops(images, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    # The full box at the input size: each crop is the image or its mirror, pixel for pixel.
+    same = (whole - images.float()).abs().amax(dim=(1, 2, 3)) < 1e-3
+    mirrored = (whole - images.float().flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-3
+    assert (same ^ mirrored).all() and 16 < int(mirrored.sum()) < 48
+    torch.manual_seed(1)
+    crops = random_resized_crops(images, 8)
+    assert crops.shape == (64, 3, 8, 8) and crops.dtype == torch.float32
+    assert crops.min() >= 0 and crops.max() <= 255  # bilinear inside the image: no zero padding sampled
+    torch.manual_seed(1)
+    assert torch.equal(random_resized_crops(images, 8), crops)  # the seed decides every box
+
+
+def test_preloaded_and_per_file_datasets_give_the_same_targets(labels):
+    from engagement_lab.vise.train import PseudoLabelledImages
+
+    preloaded = PseudoLabelledImages(labels, N_CLASSES["comments"], 16, preload=True)
+    per_file = PseudoLabelledImages(labels, N_CLASSES["comments"], 16, preload=False)
+    assert preloaded.stacked is not None and preloaded.stacked.shape == (48, 3, 32, 32)
+    images, comments, reactions = preloaded.collate(preloaded.__getitems__([3, 5]))
+    assert images.dtype == torch.uint8 and images.shape == (2, 3, 32, 32)
+    assert preloaded.augment(images).shape == (2, 3, 16, 16)
+    one_by_one = per_file.collate(per_file.__getitems__([3, 5]))
+    assert one_by_one[0].shape == (2, 3, 16, 16)
+    assert torch.equal(comments, one_by_one[1]) and torch.equal(reactions, one_by_one[2])
