@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet, loss_fn
-from engagement_lab.features.encoders import pick_device
+from engagement_lab.features.encoders import pick_device, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -79,39 +79,39 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
     Returns the best model (on CPU) and its history (per-epoch train/val loss, best epoch)."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    use_amp = device.type == "cuda"
-    model = PopularityNet(model_cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    best = {"val_loss": float("inf"), "epoch": -1, "state": None}
-    history = []
-    for epoch in range(cfg.epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
-        model.train()
-        total = 0.0
-        for idx in torch.randperm(len(train), generator=generator).split(cfg.batch_size):
-            inputs, y = train.batch(idx, device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(model(**inputs), y, cfg.ccr_consistency)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
-        val_loss, _ = _evaluate(model, val, cfg, device)
-        history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
-        if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-        elif epoch - best["epoch"] >= cfg.patience:
-            break
-    model.load_state_dict(best["state"])
-    logger.info("%s seed %d: best epoch %d of %d, val loss %.4f", model_cfg.arch, cfg.seed, best["epoch"] + 1,
-                len(history), best["val_loss"])  # fmt: skip
-    return model.cpu(), {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
+    with torch_threads(cfg.threads):
+        device = pick_device(cfg.device)
+        use_amp = device.type == "cuda"
+        model = PopularityNet(model_cfg).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        best = {"val_loss": float("inf"), "epoch": -1, "state": None}
+        history = []
+        for epoch in range(cfg.epochs):
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
+            model.train()
+            total = 0.0
+            for idx in torch.randperm(len(train), generator=generator).split(cfg.batch_size):
+                inputs, y = train.batch(idx, device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    loss = loss_fn(model(**inputs), y, cfg.ccr_consistency)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total += float(loss.detach()) * len(idx)
+            val_loss, _ = _evaluate(model, val, cfg, device)
+            history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
+            if val_loss < best["val_loss"]:
+                best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+            elif epoch - best["epoch"] >= cfg.patience:
+                break
+        model.load_state_dict(best["state"])
+        logger.info("%s seed %d: best epoch %d of %d, val loss %.4f", model_cfg.arch, cfg.seed, best["epoch"] + 1,
+                    len(history), best["val_loss"])  # fmt: skip
+        return model.cpu(), {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
 
 
 def predict(model: PopularityNet, data: Arrays, cfg: TrainConfig) -> dict:

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from engagement_lab.engagement.metrics import classification_metrics, regression_metrics
 from engagement_lab.engagement.models import hybrid_loss
-from engagement_lab.features.encoders import pick_device
+from engagement_lab.features.encoders import pick_device, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -97,48 +97,48 @@ def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
     """Build the model under ``cfg.seed`` (so its initial weights are the seed's, whatever ran before), train it,
     keep the state with the best validation score; returns that model (on CPU) and the per-epoch history."""
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    model = build()
-    device = pick_device(cfg.device)
-    if cfg.task == "regression":  # the network learns the standardised target (train statistics)
-        model.target_mean.fill_(float(np.mean(train_data.y)))
-        model.target_std.fill_(float(np.std(train_data.y)) or 1.0)
-    model.to(device)
-    loader = DataLoader(TensorDataset(*train_data.tensors(cfg.task)), batch_size=cfg.batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(cfg.seed), drop_last=len(train_data.y) > cfg.batch_size)  # fmt: skip
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    total_steps = max(1, cfg.epochs * math.ceil(len(loader) / cfg.grad_accum))
-    key = "val_macro_f1" if cfg.task == "classification" else "val_r2"
-    best, best_state, history, step = -math.inf, None, [], 0
-    for epoch in range(cfg.epochs):
-        model.train()
-        running, batches = 0.0, 0
-        for i, batch in enumerate(loader):
-            image, text, has_image, y = (t.to(device, non_blocking=True) for t in batch)
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
-                if cfg.task == "classification":
-                    loss = nn.functional.cross_entropy(model(image, text, has_image).float(), y)
-                else:
-                    target = (y - model.target_mean) / model.target_std
-                    loss = hybrid_loss(model.standardised(image, text, has_image).float(), target, cfg.mse_weight)
-            scaler.scale(loss / cfg.grad_accum).backward()
-            running, batches = running + loss.item(), batches + 1
-            if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader):
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, total_steps, cfg)
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-        scores = evaluate(model, val_data, device, cfg.task, "val")
-        history.append({"epoch": epoch, "train_loss": running / max(1, batches), **scores})
-        if scores[key] > best:
-            best, best_state = scores[key], copy.deepcopy(model.state_dict())
-        logger.info("%s epoch %d: train loss %.4f, %s %.4f (best %.4f)", cfg.task, epoch, running / max(1, batches),
-                    key, scores[key], best)  # fmt: skip
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model.cpu(), history
+    with torch_threads(cfg.threads):
+        model = build()
+        device = pick_device(cfg.device)
+        if cfg.task == "regression":  # the network learns the standardised target (train statistics)
+            model.target_mean.fill_(float(np.mean(train_data.y)))
+            model.target_std.fill_(float(np.std(train_data.y)) or 1.0)
+        model.to(device)
+        loader = DataLoader(TensorDataset(*train_data.tensors(cfg.task)), batch_size=cfg.batch_size, shuffle=True,
+                            generator=torch.Generator().manual_seed(cfg.seed), drop_last=len(train_data.y) > cfg.batch_size)  # fmt: skip
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+        total_steps = max(1, cfg.epochs * math.ceil(len(loader) / cfg.grad_accum))
+        key = "val_macro_f1" if cfg.task == "classification" else "val_r2"
+        best, best_state, history, step = -math.inf, None, [], 0
+        for epoch in range(cfg.epochs):
+            model.train()
+            running, batches = 0.0, 0
+            for i, batch in enumerate(loader):
+                image, text, has_image, y = (t.to(device, non_blocking=True) for t in batch)
+                with torch.autocast(device.type, enabled=device.type == "cuda"):
+                    if cfg.task == "classification":
+                        loss = nn.functional.cross_entropy(model(image, text, has_image).float(), y)
+                    else:
+                        target = (y - model.target_mean) / model.target_std
+                        loss = hybrid_loss(model.standardised(image, text, has_image).float(), target, cfg.mse_weight)
+                scaler.scale(loss / cfg.grad_accum).backward()
+                running, batches = running + loss.item(), batches + 1
+                if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader):
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at(step, total_steps, cfg)
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+            scores = evaluate(model, val_data, device, cfg.task, "val")
+            history.append({"epoch": epoch, "train_loss": running / max(1, batches), **scores})
+            if scores[key] > best:
+                best, best_state = scores[key], copy.deepcopy(model.state_dict())
+            logger.info("%s epoch %d: train loss %.4f, %s %.4f (best %.4f)", cfg.task, epoch, running / max(1, batches),
+                        key, scores[key], best)  # fmt: skip
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return model.cpu(), history

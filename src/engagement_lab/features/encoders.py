@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -21,6 +23,18 @@ IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 # embeds 1.05-1.4x faster, the small ResNet trains 1.3x faster (bench/bench_memory_format.py); on GPU it
 # is the layout tensor cores want under mixed precision.
 CNN_MEMORY_FORMAT = torch.channels_last
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block on ``n`` torch CPU threads, then restore the process's setting: in one ``kedro run``
+    a node's choice (1 thread for the small models) must not slow the CNN nodes that run after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(name: str) -> torch.device:

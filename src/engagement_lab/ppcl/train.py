@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from engagement_lab.engagement.metrics import regression_metrics
-from engagement_lab.features.encoders import pick_device
+from engagement_lab.features.encoders import pick_device, torch_threads
 from engagement_lab.ppcl.losses import hierarchical_supcon, rnc, supcon
 from engagement_lab.ppcl.model import ModelConfig, PPCLModel
 from engagement_lab.ppcl.sampler import HierarchicalBatchSampler, RandomBatchSampler
@@ -161,55 +161,55 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Split, val_data:
     """Build the model under ``cfg.seed``, train with early stopping on validation; returns the best
     model (on CPU) and a checkpoint-style record (config, history, best epoch, sampler fallbacks)."""
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    model = PPCLModel(model_cfg)
-    with torch.no_grad():  # start at the train mean: a fitted-on-train constant
-        model.head.bias.fill_(float(train_data.tensors["y"].float().mean()))
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    sampler = make_sampler(cfg, train_data, cfg.seed)
-    timer = timer if timer is not None else defaultdict(float)
-    best, best_state, best_epoch, history, bad_epochs, steps = math.inf, None, -1, [], 0, 0
-    y_val = val_data.tensors["y"].numpy()
-    for epoch in range(cfg.epochs):
-        model.train()
-        sums, batches = defaultdict(float), 0
-        for idx in sampler:
-            t0 = time.perf_counter()
-            batch = train_data.batch(idx, device)
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
-                loss, parts = step_loss(model, batch, cfg, timer)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            timer["step"] += time.perf_counter() - t0
-            timer["steps"] += 1
-            for k, v in parts.items():
-                sums[k] += v
-            batches, steps = batches + 1, steps + 1
+    with torch_threads(cfg.threads):
+        device = pick_device(cfg.device)
+        model = PPCLModel(model_cfg)
+        with torch.no_grad():  # start at the train mean: a fitted-on-train constant
+            model.head.bias.fill_(float(train_data.tensors["y"].float().mean()))
+        model.to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+        sampler = make_sampler(cfg, train_data, cfg.seed)
+        timer = timer if timer is not None else defaultdict(float)
+        best, best_state, best_epoch, history, bad_epochs, steps = math.inf, None, -1, [], 0, 0
+        y_val = val_data.tensors["y"].numpy()
+        for epoch in range(cfg.epochs):
+            model.train()
+            sums, batches = defaultdict(float), 0
+            for idx in sampler:
+                t0 = time.perf_counter()
+                batch = train_data.batch(idx, device)
+                with torch.autocast(device.type, enabled=device.type == "cuda"):
+                    loss, parts = step_loss(model, batch, cfg, timer)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                timer["step"] += time.perf_counter() - t0
+                timer["steps"] += 1
+                for k, v in parts.items():
+                    sums[k] += v
+                batches, steps = batches + 1, steps + 1
+                if max_steps is not None and steps >= max_steps:
+                    break
+            scores = regression_scores(y_val, predict(model, val_data, device), "val")
+            history.append({"epoch": epoch, **{f"train_{k}": v / max(1, batches) for k, v in sums.items()}, **scores})
+            if scores[cfg.select] < best:
+                best, best_epoch, bad_epochs = scores[cfg.select], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad_epochs += 1
             if max_steps is not None and steps >= max_steps:
                 break
-        scores = regression_scores(y_val, predict(model, val_data, device), "val")
-        history.append({"epoch": epoch, **{f"train_{k}": v / max(1, batches) for k, v in sums.items()}, **scores})
-        if scores[cfg.select] < best:
-            best, best_epoch, bad_epochs = scores[cfg.select], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-        if max_steps is not None and steps >= max_steps:
-            break
-        if bad_epochs >= cfg.patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    record = {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "best_epoch": best_epoch,
-              "epochs_run": len(history), "history": history,
-              "sampler_fallbacks": int(getattr(sampler, "fallbacks", 0))}  # fmt: skip
-    logger.info("ppcl %s seed %d: best epoch %d of %d, %s %.4f", "+".join(cfg.tasks) or "no_cl", cfg.seed,
-                best_epoch + 1, len(history), cfg.select, best)  # fmt: skip
-    return model.cpu(), record
+            if bad_epochs >= cfg.patience:
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        record = {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "best_epoch": best_epoch,
+                  "epochs_run": len(history), "history": history,
+                  "sampler_fallbacks": int(getattr(sampler, "fallbacks", 0))}  # fmt: skip
+        logger.info("ppcl %s seed %d: best epoch %d of %d, %s %.4f", "+".join(cfg.tasks) or "no_cl", cfg.seed,
+                    best_epoch + 1, len(history), cfg.select, best)  # fmt: skip
+        return model.cpu(), record

@@ -91,3 +91,17 @@ def test_device_auto_and_a_missing_gpu():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="device 'cuda' requested but CUDA is not available"):
             pick_device("cuda")
+
+
+def test_torch_threads_are_restored_after_the_block_even_on_error():
+    import torch
+
+    from engagement_lab.features.encoders import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="boom"), torch_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

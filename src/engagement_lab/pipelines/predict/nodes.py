@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-import torch
 
 from engagement_lab.datasets import RawFolder
+from engagement_lab.features.encoders import torch_threads
 from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder
 from engagement_lab.predict.scoring import (
     embed_posts,
@@ -47,11 +47,11 @@ def score_dual_attention_posts(features: pd.DataFrame, model_state: Any, preproc
                                history: dict[str, Any], model_input: pd.DataFrame, params: dict[str, Any],
                                user_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
     """Per-user popular probability (dual-attention model) and its top attention words per post."""
-    torch.set_num_threads(params["threads"])
-    environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
-    model = load_dual_attention(model_state, history["config"])
-    return score_dual_attention(features, model, preprocessor, environments, params["dual_attention"]["top_words"],
-                                params["device"])  # fmt: skip
+    with torch_threads(params["threads"]):
+        environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
+        model = load_dual_attention(model_state, history["config"])
+        return score_dual_attention(features, model, preprocessor, environments, params["dual_attention"]["top_words"],
+                                    params["device"])  # fmt: skip
 
 
 def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str, Any]], pd.DataFrame]:
