@@ -193,8 +193,9 @@ def data_fingerprint(labels: pd.DataFrame) -> str:
 
 
 def resumable_config(config: TrainConfig) -> dict[str, Any]:
-    """The fields a checkpoint must match to be resumed: where and how fast it runs may change."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers", "preload")}
+    """The fields a checkpoint must match to be resumed: where and how fast it runs may change (``preload`` may
+    not: it picks the batched or the per-image crop, two different random augmentations)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers")}
 
 
 def rng_states() -> dict[str, Any]:
