@@ -25,6 +25,18 @@ FORMATS = ["smpd", "pixelrec", "crowdtangle", "instaloader"]
 NATIVE_ID = NATIVE_POST_ID  # the ground-truth column holding each format's native post id
 
 
+@pytest.fixture(autouse=True)
+def no_mlflow_run_left_active():
+    """Saving an MLflow metrics dataset outside a kedro-mlflow session makes MLflow start a run on its own and
+    leave it active; end it after each test, so a later test that points MLflow at another store (the registry
+    tests) does not inherit a run that store has never seen."""
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
 def base_params(name: str, **overrides) -> dict:
     """The ``name`` parameters exactly as conf/base has them, with overrides."""
     params = yaml.safe_load((PROJECT / f"conf/base/parameters_{name}.yml").read_text())[name]

@@ -55,7 +55,9 @@ def test_concept_and_emotion_are_learnable_from_pixels(images):
         concept_acc = (concept_head(features).argmax(1) == concept[n_train:]).float().mean().item()
         emotion_acc = (emotion_head(features).argmax(1) == emotion[n_train:]).float().mean().item()
     assert emotion_acc > 0.8  # chance: 1/6; the palette is partly random (palette_mix), the texture decides
-    assert concept_acc > 0.35  # chance: 1/54; about 0.57 after 15 epochs
+    # Chance is 1/54 = 0.019. 0.21 (2 torch threads) to 0.26 (1 thread) after 15 epochs at 32 px since palettes are
+    # partly random (palette_mix; it was 0.57 before); EfficientNet features of the 96 px demo images find it at 64 %.
+    assert concept_acc > 0.15
 
 
 def test_emotion_is_independent_of_the_object(images):
