@@ -55,21 +55,21 @@ class MissingModelError(RuntimeError):
     """A pipeline reads a trained model that no run has saved yet."""
 
 
-def missing_models(catalog: DataCatalog, pipeline: Any, registered: dict[str, Any]) -> list[str]:
+def missing_models(catalog: DataCatalog, pipeline: Any) -> list[str]:
     """One line per free input of ``pipeline`` in the ``models`` layer that does not exist yet: the
-    catalog entry, its file, and the registered pipeline(s) that write it."""
-    lines = []
+    catalog entry, its file, and the project pipeline(s) that write it."""
+    missing = []
     for name in sorted(pipeline.inputs()):
         if name.startswith("params:") or name == "parameters":
             continue
-        dataset = catalog.get(name)
-        layer = ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
-        if layer != "models" or catalog.exists(name):
-            continue
-        makers = sorted(n for n, p in registered.items() if n != "__default__" and name in p.all_outputs())
-        where = getattr(dataset, "_filepath", None)
-        run = " or ".join(f"`kedro run --pipelines={m}`" for m in makers) or "the pipeline that writes it"
-        lines.append(f"{name} ({where}) does not exist: run {run} first")
+        layer = ((getattr(catalog.get(name), "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
+        if layer == "models" and not catalog.exists(name):
+            missing.append(name)
+    makers = _producers(missing) if missing else {}  # builds every pipeline: only when a model is missing
+    lines = []
+    for name in missing:
+        run = " or ".join(f"`kedro run --pipelines={m}`" for m in makers[name]) or "the pipeline that writes it"
+        lines.append(f"{name} ({getattr(catalog.get(name), '_filepath', None)}) does not exist: run {run} first")
     return lines
 
 
@@ -116,6 +116,7 @@ class ReportingInputsHook:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
         from engagement_lab.pipelines.reporting.pipeline import CONTRACTS, TAG
+        from engagement_lab.reporting.tables import not_run
 
         needed: set[str] = set()
         for node in pipeline.nodes:
@@ -125,9 +126,9 @@ class ReportingInputsHook:
         missing = sorted(name for name in needed if not catalog.exists(name))
         if not missing:
             return
-        producers = _producers(missing)
+        producers = {name: makers[0] if makers else None for name, makers in _producers(missing).items()}
         on_missing = (catalog.load("params:reporting") or {}).get("on_missing", "not_run")
-        listing = "; ".join(f"{name} (written by `kedro run --pipelines={producers.get(name, '?')}`)"
+        listing = "; ".join(f"{name} (written by `kedro run --pipelines={producers[name] or '?'}`)"
                             for name in missing)  # fmt: skip
         if on_missing == "error":
             raise MissingResultsError(
@@ -140,10 +141,7 @@ class ReportingInputsHook:
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # "Replacing dataset" once per stand-in: the warning above says it all
         for name in missing:
-            value = None
-            if name in sections:
-                value = {"pipeline": sections[name], "not_run": True, "producer": producers.get(name),
-                         "reason": f"{name} does not exist"}  # fmt: skip
+            value = not_run(sections[name], producers[name], f"{name} does not exist") if name in sections else None
             catalog[name] = _NotRunDataset(value)
         quiet.setLevel(level)
 
@@ -152,18 +150,11 @@ class MissingResultsError(RuntimeError):
     """A pipeline whose results the report needs has not run."""
 
 
-def _producers(names: list[str]) -> dict[str, str]:
-    """The project pipeline that writes each dataset. Built afresh from ``engagement_lab.pipelines``: during
-    ``kedro run --pipelines=reporting`` Kedro loads only the requested pipelines into its registry."""
-    found: dict[str, str] = {}
-    for pipeline_name, pipeline in project_pipelines().items():
-        if pipeline_name == "reporting":
-            continue
-        outputs = pipeline.all_outputs()
-        for name in names:
-            if name in outputs and name not in found:
-                found[name] = pipeline_name
-    return found
+def _producers(names: list[str]) -> dict[str, list[str]]:
+    """The project pipelines that write each dataset, by name (reporting only reads results). Built afresh
+    from ``engagement_lab.pipelines``: during ``kedro run --pipelines=x`` Kedro's registry holds only x."""
+    outputs = {name: pipeline.all_outputs() for name, pipeline in project_pipelines().items() if name != "reporting"}
+    return {name: sorted(p for p, written in outputs.items() if name in written) for name in names}
 
 
 class MissingModelsHook:
@@ -172,7 +163,5 @@ class MissingModelsHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
-        # Checked first with no producers: building every pipeline only when a model is missing.
-        if missing_models(catalog, pipeline, {}):
-            lines = missing_models(catalog, pipeline, project_pipelines())
+        if lines := missing_models(catalog, pipeline):
             raise MissingModelError("This run needs trained models that do not exist yet:\n  " + "\n  ".join(lines))

@@ -12,7 +12,7 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from engagement_lab.datasets import RawFolder, RawFolderDataset
-from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_models, project_pipelines
+from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_models
 from engagement_lab.pipelines.predict import create_pipeline
 from engagement_lab.pipelines.predict.nodes import read_new_posts
 from engagement_lab.predict.inputs import PredictInputError, check_image
@@ -152,7 +152,7 @@ def test_bad_csv_and_empty_folder_are_named():
 
 def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
     catalog: DataCatalog = project_catalog(tmp_path)
-    lines = missing_models(catalog, create_pipeline(), project_pipelines())
+    lines = missing_models(catalog, create_pipeline())
     text = "\n".join(lines)
     for entry, pipeline in (("dual_attention_full_model", "dual_attention"), ("dual_attention_preprocessor",
                             "dual_attention"), ("engagement_catboost_pre_publication_model", "engagement")):  # fmt: skip
@@ -162,7 +162,7 @@ def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
 
 
 def test_hook_passes_when_the_models_exist(trained):
-    assert missing_models(predict_catalog(trained), create_pipeline(), {}) == []
+    assert missing_models(predict_catalog(trained), create_pipeline()) == []
 
 
 def test_metadata_that_does_not_parse_is_an_error_row(tiny_world, tmp_path):

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from engagement_lab.reporting import figures
 from engagement_lab.reporting.report import build_html, build_markdown
-from engagement_lab.reporting.tables import is_not_run
+from engagement_lab.reporting.tables import is_not_run, not_run
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ def engagement_test_predictions(labelled: pd.DataFrame | None, model_card: dict[
     model card): one row per test post with the true class and target and each model's prediction."""
     if labelled is None:
         return pd.DataFrame(columns=["post_id", "engagement_class", "target"])
-    from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
     from engagement_lab.engagement.tabular import predict_classes
     from engagement_lab.engagement.train import predict
 
@@ -88,16 +87,26 @@ def engagement_test_predictions(labelled: pd.DataFrame | None, model_card: dict[
         if name.startswith("catboost_"):
             out[name] = predict_classes(saved["model"], saved["features"].transform(test)).astype(int)
             continue
-        card = (model_card or {}).get(name)
-        if card is None:
-            logger.warning("reporting: no model card for %s, skipped", name)
+        model = _engagement_model(name, saved, model_card)
+        if model is None:
             continue
-        config = ModelConfig(**card["model"])
-        model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
-        model.load_state_dict(saved)
         task = "regression" if name == "multimodal_regression" else "classification"
         out[name] = predict(model, arrays, _cpu(), task)
     return out
+
+
+def _engagement_model(name: str, state: dict, card: dict[str, Any] | None):
+    """An engagement torch model rebuilt from its state dict and its entry in the model card (None: no entry)."""
+    from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
+
+    entry = (card or {}).get(name)
+    if entry is None:
+        logger.warning("reporting: no model card entry for %s: skipped", name)
+        return None
+    config = ModelConfig(**entry["model"])
+    model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
+    model.load_state_dict(state)
+    return model
 
 
 def _cpu():
@@ -153,8 +162,9 @@ def comparison_plot(params: dict[str, Any], **contracts: Any) -> go.Figure:
 def build_report(params: dict[str, Any], popularity: go.Figure, training_curves: go.Figure, confusion: go.Figure,
                  predicted_vs_true: go.Figure, comparison: go.Figure, **contracts: Any) -> tuple[str, str]:  # fmt: skip
     """The comparison of every results contract (Markdown and self-contained HTML) with the papers' figures."""
-    contracts = {name: (value if value is not None else {"not_run": True, "reason": "missing"})
-                 for name, value in contracts.items()}  # fmt: skip
+    contracts = {
+        name: value if value is not None else not_run(name, None, "missing") for name, value in contracts.items()
+    }
     by_name = {"comparison": comparison, "popularity": popularity, "training_curves": training_curves,
                "confusion": confusion, "predicted_vs_true": predicted_vs_true}  # fmt: skip
     shown = {caption: by_name[name] for caption, name in FIGURES.items()}
@@ -210,16 +220,12 @@ def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelle
 
 
 def _engagement_torch(name: str, state: dict, card: dict[str, Any] | None, labelled: pd.DataFrame, rows: int):
-    from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
     from engagement_lab.reporting.registry import MatrixInput
 
-    entry = (card or {}).get(name)
-    if entry is None:
-        logger.warning("reporting: no model card entry for %s: not registered", name)
+    model = _engagement_model(name, state, card)
+    if model is None:
         return None, None
-    config = ModelConfig(**entry["model"])
-    model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
-    model.load_state_dict(state)
+    config = model.cfg
     arrays = _engagement_arrays(labelled[labelled["split"] == "test"].head(rows))
     example = np.concatenate([arrays.image, arrays.text, np.asarray(arrays.has_image, dtype=np.float32)[:, None]],
                              axis=1).astype(np.float32)  # fmt: skip
