@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 POST_STEM = re.compile(r"^(?P<profile>[^/]+)/(?P<stem>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_UTC)\.json(?:\.xz)?$")
 
 
+def caption_hashtags(captions: pd.Series) -> pd.Series:
+    """The hashtags of each caption, without ``#`` (instaloader has no tag field; [] where missing)."""
+    return list_column(captions, lambda c: re.findall(r"#(\w+)", c), captions.index)
+
+
 def _load_json(data: bytes, key: str) -> dict:
     return json.loads(decode(lzma.decompress(data) if key.endswith(".xz") else data))
 
@@ -94,7 +99,7 @@ def read_instaloader(folder: RawFolder, params: dict) -> Ingested:
     # The owner id is in each post; the profile folder name stands in when it is not.
     posts["user_id"] = source_id("instaloader", posts["owner_id"].fillna(posts["profile"]).astype("string"))
     posts["source"] = "instaloader"
-    posts["tags"] = list_column(posts["caption"], lambda c: re.findall(r"#(\w+)", c), posts.index)
+    posts["tags"] = caption_hashtags(posts["caption"])
     images, posts["image_path"] = inspect_images(posts[["post_id", "key"]], folder, issues, params["min_image_side"])
 
     users = pd.DataFrame(profiles, columns=["native_id", "username", "followers", "following", "is_public", "record"])

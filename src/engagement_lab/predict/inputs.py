@@ -41,7 +41,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def check_caption(caption: object) -> str | None:
     """The reason a caption cannot be scored, or None."""
-    if caption is None or (isinstance(caption, float) and np.isnan(caption)) or pd.isna(caption):
+    if pd.isna(caption):
         return "empty caption: the post has no caption"
     if not str(caption).strip():
         return "empty caption: the caption is blank"

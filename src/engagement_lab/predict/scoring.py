@@ -8,7 +8,6 @@ each scorer's columns with its name (``dual_attention_popular_probability``, ``e
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from engagement_lab.dual_attention.text import token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
 from engagement_lab.engagement.targets import CLASS_NAMES
 from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
+from engagement_lab.ingestion.instaloader import caption_hashtags
 from engagement_lab.pipelines.features.nodes import build_post_texts
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,7 @@ def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     ok = scorable(posts)
     frame = ok[["row", "post_ref", "user_id", "posted_at", "caption"]].copy()
     frame["title"] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    frame["tags"] = pd.Series([re.findall(r"#(\w+)", str(c)) for c in frame["caption"]], index=frame.index,
-                              dtype=object)  # fmt: skip
+    frame["tags"] = caption_hashtags(frame["caption"])
     texts = build_post_texts(frame.rename(columns={"row": "post_id"}))["text"].tolist()
     images = embed_image_files(ok["image_path"].tolist(), device=params["device"], batch_size=params["image_batch_size"],
                                image_size=params["image_size"], progress=False)  # fmt: skip
@@ -103,9 +102,8 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
     tokens = [tokenize(c) for c in features["caption"]]
     ids, lengths = vocab.encode(tokens, max_len)
     known = features["user_id"].astype(str).isin(per_user).to_numpy()
-    envs = [per_user.get(str(u), population) for u in features["user_id"]] or [population]
-    image_env = np.stack([e[0] for e in envs])[: len(features)]
-    topic_env = np.stack([e[1] for e in envs])[: len(features)]
+    envs = [per_user.get(str(u), population) for u in features["user_id"]]
+    image_env, topic_env = np.stack([e[0] for e in envs]), np.stack([e[1] for e in envs])
     mu, sd = preprocessor["image_mean"], preprocessor["image_std"]
     image, image_env = (_stack(features["image_embedding"]) - mu) / sd, (image_env - mu) / sd
     if preprocessor["image_pca"] is not None:
@@ -154,9 +152,7 @@ def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set
     model = bundle["model"]
     frame = features.copy()
     frame["has_image"] = 1  # scorable posts all have a decodable image
-    frame["tags"] = pd.Series([re.findall(r"#(\w+)", str(c)) for c in frame["caption"]], index=frame.index,
-                              dtype=object)  # fmt: skip
-    frame = add_text_features(frame)
+    frame = add_text_features(frame)  # the tags are embed_posts' caption hashtags
     names = [CLASS_NAMES[int(c)] for c in model.classes_]
     if frame.empty:
         return pd.DataFrame(columns=["row", "class", *(f"p_{name}" for name in names)])
