@@ -39,15 +39,16 @@ def _update_cache(keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: 
     A cached row counts only when it came from the same ``encoder`` (model and input size): changing
     ``image_size`` re-embeds everything instead of mixing two encoders' vectors in one table."""
     wanted = pd.DataFrame({key: keys, "input": inputs}).drop_duplicates(key)
-    same_encoder = cache["encoder"].eq(encoder) if "encoder" in cache.columns else False
-    cached = cache[cache[key].isin(wanted[key]) & same_encoder]
+    same_encoder = cache["encoder"].eq(encoder) if "encoder" in cache.columns else pd.Series(False, index=cache.index)
+    wanted_rows = cache[key].isin(wanted[key])
+    cached = cache[wanted_rows & same_encoder]
     todo = wanted[~wanted[key].isin(cached[key])]
     vectors = embed(todo["input"].tolist())
     fresh = pd.DataFrame({key: todo[key].to_numpy(), "embedding": list(vectors)})
     table = pd.concat([cached[[key, "embedding"]], fresh], ignore_index=True).sort_values(key, ignore_index=True)
     table["embedding"] = table["embedding"].map(lambda v: np.asarray(v, dtype=np.float32))
     table["encoder"] = encoder
-    stale = int((cache[key].isin(wanted[key]) & ~same_encoder).sum())
+    stale = int((wanted_rows & ~same_encoder).sum())
     stats = {"embedded": float(len(todo)), "from_cache": float(len(cached)), "total": float(len(table))}
     logger.info("%s: %d embedded, %d from cache (%d cached by another encoder)", key, len(todo), len(cached), stale)
     return table, stats
