@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "bench"))
-from bench_sample_world import KEDRO  # noqa: E402  (the copy-and-measure helpers' kedro executable)
+from bench_sample_world import copy_project, kedro_run  # noqa: E402  (the copy-and-measure helpers)
 
 BUDGET_S = 20 * 60
 
@@ -49,34 +47,6 @@ def pipeline_order() -> list[str]:
     return order
 
 
-def copy_project(root: Path, with_data: bool) -> None:
-    shutil.copy(PROJECT / "pyproject.toml", root)
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf/local").mkdir()
-    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    if with_data:
-        shutil.copytree(PROJECT / "data", root / "data")
-    else:  # the empty layer folders, as a fresh clone has them
-        for layer in (PROJECT / "data").iterdir():
-            if layer.is_dir():
-                (root / "data" / layer.name).mkdir(parents=True)
-
-
-def run_pipeline(root: Path, name: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB) of ``kedro run --pipelines=name`` in ``root``."""
-    env = {**os.environ, "DO_NOT_TRACK": "true", "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    log = root / f"{name}.log"
-    start = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen([KEDRO, "run", f"--pipelines={name}"], cwd=root, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"pipeline {name} failed:\n{log.read_text()[-4000:]}")
-    return wall, usage.ru_maxrss / 1024**2
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipelines", nargs="*", help="a subset (kept in dependency order); default: all")
@@ -95,7 +65,7 @@ def main() -> None:
     try:
         copy_project(root, args.from_data)
         for name in chosen:
-            wall, rss = run_pipeline(root, name)
+            wall, rss = kedro_run(root, [f"--pipelines={name}"], root / f"{name}.log")
             total += wall
             print(f"{name:<22} {wall:>8.1f} {rss:>12.2f}", flush=True)  # noqa: T201
     finally:
