@@ -112,3 +112,16 @@ def tiny_featured(tiny_ingested):
     catalog["params:features"] = base_params("features", **FAST_FEATURES)
     SequentialRunner().run(features_pipeline(), catalog)
     return catalog
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """An MLflow client on an empty SQLite tracking store and model registry under ``tmp_path``."""
+    import mlflow
+
+    while mlflow.active_run() is not None:  # one a fixture's pipeline run left in the default store
+        mlflow.end_run()
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    yield mlflow.MlflowClient()
+    mlflow.set_tracking_uri(previous)

@@ -83,7 +83,7 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
         device = pick_device(cfg.device)
         use_amp = device.type == "cuda"
         model = PopularityNet(model_cfg).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         generator = torch.Generator().manual_seed(cfg.seed)
         best = {"val_loss": float("inf"), "epoch": -1, "state": None}

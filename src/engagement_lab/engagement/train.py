@@ -106,7 +106,9 @@ def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
         model.to(device)
         loader = DataLoader(TensorDataset(*train_data.tensors(cfg.task)), batch_size=cfg.batch_size, shuffle=True,
                             generator=torch.Generator().manual_seed(cfg.seed), drop_last=len(train_data.y) > cfg.batch_size)  # fmt: skip
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, foreach=True
+        )
         scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
         total_steps = max(1, cfg.epochs * math.ceil(len(loader) / cfg.grad_accum))
         key = "val_macro_f1" if cfg.task == "classification" else "val_r2"

@@ -77,22 +77,10 @@ def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataF
     frame = chosen[~bad].assign(target=target[~bad]).reset_index(drop=True)
 
     profile = users[users["source"] == source] if "source" in users else users
-    profile = profile.drop_duplicates("user_id")
-    wanted = [c for c in ["user_id", *CATEGORICAL[1:6], *NUMERICAL[:8], "photo_firstdate", "photo_firstdatetaken"]
-              if c in profile.columns]  # fmt: skip
-    frame = frame.merge(profile[wanted], on="user_id", how="left", indicator=True)
-    stats["without_profile"] = int((frame["_merge"] == "left_only").sum())
+    frame, stats["without_profile"] = add_user_fields(frame, profile)
     if stats["without_profile"]:
         logger.warning("ppcl: %d posts have no users row: profile fields missing (imputed / unseen category)",
                        stats["without_profile"])  # fmt: skip
-    frame = frame.drop(columns="_merge")
-    for col in [*CATEGORICAL[1:6], *NUMERICAL[:8]]:
-        if col not in frame:
-            frame[col] = pd.NA
-    frame["pfirst_year"] = _year(frame.get("photo_firstdate"))
-    frame["pfirst_taken_year"] = _year(frame.get("photo_firstdatetaken"))
-    posted = frame["posted_at"].dt.tz_convert("UTC") if frame["posted_at"].dt.tz else frame["posted_at"]
-    frame["post_hour"], frame["post_day"], frame["post_month"] = posted.dt.hour, posted.dt.day_of_week, posted.dt.month
     for level in LEVELS:
         frame[level] = frame[level].astype("string") if level in frame else pd.NA
 
@@ -102,6 +90,26 @@ def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataF
     keep = ["post_id", "user_id", "posted_at", "target", *LEVELS, *CATEGORICAL[1:], *NUMERICAL, "has_image",
             "image_embedding", "text_embedding"]  # fmt: skip
     return frame[keep], quarantine, stats
+
+
+def add_user_fields(posts: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Table A1's fields beside each post: its user's profile (the ``users`` row with its ``user_id``; fields
+    the row or the table lacks are NA, which the fitted :class:`Preprocessor` imputes) and the post's hour,
+    day of week and month in UTC. Returns the frame and the number of posts without a ``users`` row."""
+    profile = users.drop_duplicates("user_id")
+    wanted = [c for c in ["user_id", *CATEGORICAL[1:6], *NUMERICAL[:8], "photo_firstdate", "photo_firstdatetaken"]
+              if c in profile.columns]  # fmt: skip
+    frame = posts.merge(profile[wanted], on="user_id", how="left", indicator=True)
+    without_profile = int((frame["_merge"] == "left_only").sum())
+    frame = frame.drop(columns="_merge")
+    for col in [*CATEGORICAL[1:6], *NUMERICAL[:8]]:
+        if col not in frame:
+            frame[col] = pd.NA
+    frame["pfirst_year"] = _year(frame.get("photo_firstdate"))
+    frame["pfirst_taken_year"] = _year(frame.get("photo_firstdatetaken"))
+    posted = frame["posted_at"].dt.tz_convert("UTC") if frame["posted_at"].dt.tz else frame["posted_at"]
+    frame["post_hour"], frame["post_day"], frame["post_month"] = posted.dt.hour, posted.dt.day_of_week, posted.dt.month
+    return frame, without_profile
 
 
 def _year(values: pd.Series | None) -> pd.Series:

@@ -119,3 +119,10 @@ class PPCLModel(nn.Module):
         f_u = self.user_encoder(batch["dense"], batch["sparse"])
         f_pop = self.popularity_features(f_p, f_u)
         return {"f_p": f_p, "f_u": f_u, "f_pop": f_pop, "y": self.head(f_pop).squeeze(-1)}
+
+
+def load_model(state: dict, card: dict) -> PPCLModel:
+    """Rebuild a trained model (eval mode) from its state dict and the model config in its card."""
+    model = PPCLModel(ModelConfig(**card["model"]))
+    model.load_state_dict(state)
+    return model.eval()

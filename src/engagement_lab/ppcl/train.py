@@ -167,7 +167,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Split, val_data:
         with torch.no_grad():  # start at the train mean: a fitted-on-train constant
             model.head.bias.fill_(float(train_data.tensors["y"].float().mean()))
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, foreach=True
+        )
         scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
         sampler = make_sampler(cfg, train_data, cfg.seed)
         timer = timer if timer is not None else defaultdict(float)

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from engagement_lab.dual_attention.environment import context_mask
+from engagement_lab.dual_attention.inputs import encode_posts
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
@@ -22,6 +23,10 @@ from engagement_lab.engagement.targets import CLASS_NAMES
 from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
 from engagement_lab.ingestion.instaloader import caption_hashtags
 from engagement_lab.pipelines.features.nodes import build_post_texts
+from engagement_lab.ppcl.data import LEVELS, NUMERICAL, Preprocessor, add_user_fields
+from engagement_lab.ppcl.model import PPCLModel, load_model
+from engagement_lab.ppcl.train import Split
+from engagement_lab.ppcl.train import predict as ppcl_predict
 
 logger = logging.getLogger(__name__)
 
@@ -98,27 +103,16 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
     per_user, population, counts = environments
     if features.empty:
         return pd.DataFrame(columns=["row", "popular_probability", "top_attention_words", "environment"])
-    vocab, max_len = preprocessor["vocab"], preprocessor["max_caption_len"]
+    max_len = preprocessor["max_caption_len"]
     tokens = [tokenize(c) for c in features["caption"]]
-    ids, lengths = vocab.encode(tokens, max_len)
     known = features["user_id"].astype(str).isin(per_user).to_numpy()
     envs = [per_user.get(str(u), population) for u in features["user_id"]]
-    image_env, topic_env = np.stack([e[0] for e in envs]), np.stack([e[1] for e in envs])
-    mu, sd = preprocessor["image_mean"], preprocessor["image_std"]
-    image, image_env = (_stack(features["image_embedding"]) - mu) / sd, (image_env - mu) / sd
-    if preprocessor["image_pca"] is not None:
-        image, image_env = (preprocessor["image_pca"].transform(x) for x in (image, image_env))
-    topic_env = (topic_env - preprocessor["topic_mean"]) / preprocessor["topic_std"]
+    encoded = encode_posts(preprocessor, tokens, _stack(features["image_embedding"]),
+                           np.stack([e[0] for e in envs]), np.stack([e[1] for e in envs]))  # fmt: skip
     dev = pick_device(device)
     model = model.to(dev).eval()
     with torch.no_grad():
-        out = model(
-            image=torch.as_tensor(image, dtype=torch.float32, device=dev),
-            tokens=torch.as_tensor(ids, device=dev),
-            lengths=torch.as_tensor(lengths),
-            image_env=torch.as_tensor(image_env, dtype=torch.float32, device=dev),
-            topic_env=torch.as_tensor(topic_env, dtype=torch.float32, device=dev),
-        )  # fmt: skip
+        out = model(**{k: torch.as_tensor(v, device=dev if k != "lengths" else "cpu") for k, v in encoded.items()})
     prob = torch.sigmoid(out["logit"].float()).cpu().numpy()
     attention = out["attention"].float().cpu().numpy() if out["attention"] is not None else None
     words = []
@@ -162,6 +156,47 @@ def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set
     for k, name in enumerate(names):
         out[f"p_{name}"] = proba[:, k].astype(float)
     return out
+
+
+def load_ppcl(state: Any, card: dict[str, Any]) -> PPCLModel:
+    """PPCL's network from its state dict and the model config in its card."""
+    if not isinstance(card, dict) or "model" not in card:
+        raise PredictModelError("ppcl_model_card has no model config: re-run `kedro run --pipelines=ppcl`")
+    try:
+        return load_model(state.state_dict() if isinstance(state, torch.nn.Module) else state, card)
+    except RuntimeError as error:
+        raise PredictModelError(
+            f"ppcl_full_model does not match the config in ppcl_model_card ({str(error).splitlines()[0]}); "
+            "re-run `kedro run --pipelines=ppcl`"
+        ) from None
+
+
+def score_ppcl(features: pd.DataFrame, model: PPCLModel, preprocessor: Preprocessor, users: pd.DataFrame,
+               device: str = "cpu") -> pd.DataFrame:  # fmt: skip
+    """PPCL's predicted popularity, log2(views/day) + 1 (its training target), and views per day.
+
+    The user fields of Table A1 come from the post's ``users`` row (what the source has, e.g. followers and
+    following for Instagram); fields the row lacks, and every field of a user without a row, get the train
+    median as in training. A user id PPCL did not train on gets the unseen-user embedding (index 0) — the
+    population-level prediction; ``user_known_to_model`` says which."""
+    columns = ["row", "popularity", "views_per_day", "user_known_to_model", "profile_fields"]
+    if features.empty:
+        return pd.DataFrame(columns=columns)
+    frame, _ = add_user_fields(features, users)
+    for level in LEVELS:  # contrastive labels only: unknown for a new post
+        frame[level] = pd.NA
+    given = frame[NUMERICAL].notna()
+    arrays = preprocessor.transform(frame)
+    dev = pick_device(device)
+    prediction = ppcl_predict(model.to(dev), Split.from_arrays(arrays), dev).astype(float)
+    return pd.DataFrame({
+        "row": frame["row"].to_numpy(),
+        "popularity": prediction,
+        "views_per_day": np.exp2(prediction - 1),
+        "user_known_to_model": arrays["user"] >= 0,
+        "profile_fields": [", ".join(c for c in NUMERICAL if has[c]) or "none: all imputed (train medians)"
+                           for has in given.to_dict("records")],
+    })  # fmt: skip
 
 
 def merge_scores(posts: pd.DataFrame, known_users: set[str], scores: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -24,20 +24,48 @@ logger = logging.getLogger(__name__)
 
 
 class MatrixInput(nn.Module):
-    """A model of several tensors (e.g. image, text, has_image) as a model of one float matrix whose columns are
-    those tensors side by side: MLflow's pytorch pyfunc passes a single tensor. ``widths`` are the column counts;
-    a width-1 part is squeezed to a vector."""
+    """A model of several tensors as a model of one float matrix whose columns are those tensors side by side:
+    MLflow's pytorch pyfunc passes a single tensor.
 
-    def __init__(self, model: nn.Module, widths: list[int]) -> None:
+    ``parts`` are (name, column count) in column order; a width-1 part is squeezed to a vector and the parts
+    named in ``integer`` are rounded to int64 (token ids, lengths, category codes). ``call`` says how the model
+    takes them: ``"positional"`` (``model(*parts)``), ``"keywords"`` (``model(**parts)``) or ``"batch"``
+    (``model(parts)``, one dict). ``output`` picks one entry of a dict output; ``probability`` applies a sigmoid
+    (a logit → the probability a user reads)."""
+
+    CALLS = ("positional", "keywords", "batch")
+
+    def __init__(self, model: nn.Module, parts: list[tuple[str, int]], integer: tuple[str, ...] = (),
+                 call: str = "positional", output: str | None = None, probability: bool = False) -> None:  # fmt: skip
         super().__init__()
+        if call not in self.CALLS:
+            raise ValueError(f"call must be one of {self.CALLS}, got {call!r}")
+        if unknown := set(integer) - {name for name, _ in parts}:
+            raise ValueError(f"integer parts {sorted(unknown)} are not among the parts {[n for n, _ in parts]}")
         self.model = model
-        self.widths = list(widths)
+        self.parts = [(str(name), int(width)) for name, width in parts]
+        self.integer = tuple(integer)
+        self.call, self.output, self.probability = call, output, probability
+
+    @property
+    def width(self) -> int:
+        return sum(width for _, width in self.parts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != sum(self.widths):
-            raise ValueError(f"expected {sum(self.widths)} input columns {self.widths}, got {x.shape[1]}")
-        parts = torch.split(x, self.widths, dim=1)
-        return self.model(*(p.squeeze(1) if w == 1 else p for p, w in zip(parts, self.widths, strict=True)))
+        if x.ndim != 2 or x.shape[1] != self.width:
+            raise ValueError(f"expected {self.width} input columns {self.parts}, got shape {tuple(x.shape)}")
+        values = {}
+        for (name, width), columns in zip(self.parts, torch.split(x, [w for _, w in self.parts], dim=1), strict=True):
+            part = columns.squeeze(1) if width == 1 else columns
+            values[name] = part.round().long() if name in self.integer else part
+        if self.call == "positional":
+            out = self.model(*values.values())
+        elif self.call == "keywords":
+            out = self.model(**values)
+        else:
+            out = self.model(values)
+        out = out[self.output] if self.output is not None else out
+        return torch.sigmoid(out) if self.probability else out
 
 
 def _requirement(module: Any, name: str) -> str:
@@ -60,8 +88,13 @@ def _registered(info: Any, registered_name: str, flavor: str) -> dict[str, Any]:
             "model_uri": info.model_uri, "run_id": info.run_id, "flavor": flavor}  # fmt: skip
 
 
-def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, registered_name: str) -> dict[str, Any]:
-    """Log an ``nn.Module`` (eval mode) with the signature of ``input_example`` → its output, and register it."""
+def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, registered_name: str,
+                    serialization_format: str = "pt2") -> dict[str, Any]:  # fmt: skip
+    """Log an ``nn.Module`` (eval mode) with the signature of ``input_example`` → its output, and register it.
+
+    ``pt2`` (MLflow 3's default: ``torch.export``) loads without this project's code; ``pickle`` is for models
+    that ``torch.export`` cannot trace (the LSTM's ``pack_padded_sequence`` takes data-dependent lengths) and
+    needs ``engagement_lab`` importable where it is loaded."""
     import mlflow.pytorch
 
     model = model.eval()
@@ -70,9 +103,9 @@ def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, regi
         output = model(torch.from_numpy(example)).float().numpy()
     signature = infer_signature(example, output)
     info = mlflow.pytorch.log_model(model, name=name, signature=signature, input_example=example,
-                                    registered_model_name=registered_name,
+                                    registered_model_name=registered_name, serialization_format=serialization_format,
                                     pip_requirements=[_requirement(torch, "torch")])  # fmt: skip
-    logger.info("MLflow: logged %s (pytorch) and registered %s", name, registered_name)
+    logger.info("MLflow: logged %s (pytorch, %s) and registered %s", name, serialization_format, registered_name)
     return _registered(info, registered_name, "pytorch")
 
 

@@ -10,22 +10,15 @@ from kedro.io import MemoryDataset
 from kedro.runner import SequentialRunner
 
 from engagement_lab.pipelines.ppcl import create_pipeline
-from engagement_lab.pipelines.ppcl.nodes import build_ppcl_input, load_model, split_posts
+from engagement_lab.pipelines.ppcl.nodes import build_ppcl_input, split_posts
 from engagement_lab.pipelines.ppcl.pipeline import MODELS
 from engagement_lab.ppcl.data import PPCLDataError, Preprocessor
+from engagement_lab.ppcl.model import load_model
 from engagement_lab.ppcl.train import Split, predict
-from tests.conftest import add_params, base_params
+from tests.conftest import add_params
+from tests.pipelines.ppcl.conftest import tiny_params
 
 CANONICAL = ["posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings"]
-
-
-def tiny_params() -> dict:
-    params = base_params("ppcl", device="cpu", seeds=[0, 1])
-    params["model"] = {**params["model"], "hidden": 32, "bottleneck": 16, "embed_dim": 8, "cross_layers": 2}
-    params["train"] = {**params["train"], "epochs": 15, "patience": 4, "batch_size": 64}
-    params["catboost"] = {**params["catboost"], "iterations": 40, "early_stopping_rounds": 10}
-    params["preprocessing"] = {**params["preprocessing"], "n_clusters": 8}
-    return params
 
 
 @pytest.fixture(scope="module")

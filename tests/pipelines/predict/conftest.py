@@ -10,16 +10,19 @@ from kedro.runner import SequentialRunner
 
 from engagement_lab.pipelines.dual_attention import create_pipeline as dual_attention_pipeline
 from engagement_lab.pipelines.engagement import create_pipeline as engagement_pipeline
+from engagement_lab.pipelines.ppcl import create_pipeline as ppcl_pipeline
 from engagement_lab.pipelines.user_environment import create_pipeline as user_environment_pipeline
 from tests.conftest import FAST_FEATURES, add_params, base_params, project_catalog
 from tests.pipelines.engagement.conftest import fast_engagement_params
+from tests.pipelines.ppcl.conftest import tiny_params as tiny_ppcl_params
 
-TABLES = ("posts", "images", "image_embeddings", "post_texts", "text_embeddings", "ground_truth_posts")
-# Only the models predict reads: the full dual-attention model (one seed, few epochs) and the
-# pre-publication CatBoost (small), with what they are built from.
+TABLES = ("posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings", "ground_truth_posts")
+# Only the models predict reads: the full dual-attention model (one seed, few epochs), the
+# pre-publication CatBoost (small) and PPCL's full model (one seed, small), with what they are built from.
 TRAIN_NODES = ("select_posts", "label_and_split", "fit_topic_model", "build_model_input",
                "prepare_dual_attention_inputs", "export_dual_attention_preprocessor", "full.train",
-               "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost")  # fmt: skip
+               "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost",
+               "build_ppcl_input", "split_ppcl_posts", "ppcl.full.train")  # fmt: skip
 
 
 def predict_params(**overrides) -> dict:
@@ -42,7 +45,7 @@ def predict_catalog(root, **overrides):
     return catalog
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tiny_world, tiny_featured, tmp_path_factory):
     """The root of a project holding the tiny world's tables, its example new posts and the trained models."""
     raw, _ = tiny_world
@@ -56,8 +59,8 @@ def trained(tiny_world, tiny_featured, tmp_path_factory):
     add_params(catalog, "user_environment", user_environment_params())
     add_params(catalog, "dual_attention", da)
     catalog["params:engagement"] = fast_engagement_params()
-    training = (user_environment_pipeline() + dual_attention_pipeline() + engagement_pipeline()).only_nodes(
-        *TRAIN_NODES
-    )
+    add_params(catalog, "ppcl", {**tiny_ppcl_params(), "seeds": [0]})
+    training = (user_environment_pipeline() + dual_attention_pipeline() + engagement_pipeline()
+                + ppcl_pipeline()).only_nodes(*TRAIN_NODES)  # fmt: skip
     SequentialRunner().run(training, catalog)
     return root

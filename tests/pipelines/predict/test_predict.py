@@ -16,7 +16,14 @@ from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_m
 from engagement_lab.pipelines.predict import create_pipeline
 from engagement_lab.pipelines.predict.nodes import read_new_posts
 from engagement_lab.predict.inputs import PredictInputError, check_image
-from engagement_lab.predict.scoring import embed_posts, load_dual_attention, score_dual_attention, user_environments
+from engagement_lab.predict.scoring import (
+    embed_posts,
+    load_dual_attention,
+    load_ppcl,
+    score_dual_attention,
+    score_ppcl,
+    user_environments,
+)
 from engagement_lab.world.new_posts import EXAMPLE_CASES, UNKNOWN_USERNAME
 from tests.conftest import base_params, project_catalog
 from tests.pipelines.predict.conftest import predict_catalog, predict_params
@@ -73,8 +80,34 @@ def test_scored_rows_have_valid_outputs_and_errors_have_none(folder_run):
         assert 1 <= len(shown) <= 3 and all(w in caption.lower() for w in shown)
         weights = [float(w.rsplit(" (", 1)[1].rstrip(")")) for w in words.split(", ")]
         assert weights == sorted(weights, reverse=True) and all(0 <= w <= 1 for w in weights)
-    model_columns = [c for c in table.columns if c.startswith(("dual_attention_", "engagement_"))]
+    # PPCL was trained on SMPD posts: Instagram users are not in its user vocabulary, and their profiles give
+    # followers and following (the rest of Table A1 is imputed); the unknown user has no users row at all.
+    popularity = scored["ppcl_popularity"].to_numpy(float)
+    assert np.isfinite(popularity).all() and popularity.std() > 0
+    np.testing.assert_allclose(scored["ppcl_views_per_day"].to_numpy(float), np.exp2(popularity - 1), rtol=1e-9)
+    assert not scored["ppcl_user_known_to_model"].astype(bool).any()
+    assert (scored.loc[scored["known_user"], "ppcl_profile_fields"] == "followers, following").all()
+    assert scored.loc[~scored["known_user"], "ppcl_profile_fields"].str.startswith("none: all imputed").all()
+    model_columns = [c for c in table.columns if c.startswith(("dual_attention_", "engagement_", "ppcl_"))]
     assert errors[model_columns].isna().all().all()
+
+
+def test_ppcl_scores_a_post_exactly_as_training_predicted_it(trained):
+    """The predict path (users table → Table A1 fields → the fitted preprocessor → the saved weights) gives
+    the full model's own test predictions, post by post."""
+    catalog = predict_catalog(trained)
+    split = catalog.load("ppcl_split_input")
+    test = split[split["split"] == "test"].reset_index(drop=True)
+    features = test[["post_id", "user_id", "posted_at", "image_embedding", "text_embedding"]].rename(
+        columns={"post_id": "row"}
+    )
+    model = load_ppcl(catalog.load("ppcl_full_model"), catalog.load("ppcl_full_card"))
+    scores = score_ppcl(features, model, catalog.load("ppcl_full_preprocessor"), catalog.load("users"))
+    saved = catalog.load("ppcl_full_predictions")
+    expected = saved[(saved["split"] == "test") & (saved["seed"] == 0)].set_index("post_id")["prediction"]
+    assert len(scores) == len(test) == len(expected)
+    np.testing.assert_allclose(scores.set_index("row").loc[expected.index, "popularity"], expected, atol=1e-5)
+    assert scores["user_known_to_model"].mean() > 0.5  # test posts' users mostly posted in train too
 
 
 def test_unknown_user_gets_the_population_prediction(folder_run):
@@ -113,6 +146,8 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
     source = root / "data/01_raw/sample_world/new_posts"
     images = sorted(p for p in source.rglob("*_UTC.jpg") if check_image(p.read_bytes(), str(p), 32) is None)
     known = posts.loc[posts["source"] == "instaloader", "user_id"].iloc[0]
+    split = catalog.load("ppcl_split_input")
+    smpd_user = split.loc[split["split"] == "train", "user_id"].iloc[0]  # a user PPCL trained on
     folder = root / "data/01_raw/new_posts_csv"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "img").mkdir(parents=True)
@@ -124,17 +159,23 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
         {"image_path": "img/missing.jpg", "caption": "no file", "user_id": known},
         {"image_path": "img/bad.jpg", "caption": "garbage bytes", "user_id": known},
         {"image_path": "img/a.jpg", "caption": "   ", "user_id": known},
+        {"image_path": "img/a.jpg", "caption": "sunny #beach day", "user_id": smpd_user},
     ])  # fmt: skip
     SequentialRunner().run(create_pipeline(), catalog)
     table = catalog.load("predictions")
-    assert len(table) == 5 and table["status"].tolist() == ["scored", "scored", "error", "error", "error"]
-    assert table["known_user"].tolist() == [True, False, True, True, True]
+    assert len(table) == 6 and table["status"].tolist() == ["scored", "scored", "error", "error", "error", "scored"]
+    assert table["known_user"].tolist() == [True, False, True, True, True, True]
     assert table.loc[0, "user_id"] == known and table.loc[0, "reason"] == ""
     assert table.loc[1, "reason"].startswith("unknown user")
     assert table.loc[2, "reason"] == f"image missing: {folder}/img/missing.jpg does not exist"
     assert table.loc[3, "reason"].startswith(f"image unreadable: {folder}/img/bad.jpg: cannot identify image file")
     assert table.loc[4, "reason"].startswith("empty caption")
-    assert table.loc[:1, "dual_attention_popular_probability"].between(0, 1).all()
+    assert table.loc[[0, 1, 5], "dual_attention_popular_probability"].between(0, 1).all()
+    # PPCL knows the SMPD user (its embedding and full profile) and no one else; the same post differs.
+    assert table["ppcl_user_known_to_model"].tolist()[:2] + [table.loc[5, "ppcl_user_known_to_model"]] == [
+        False, False, True]  # fmt: skip
+    assert "total_views" in table.loc[5, "ppcl_profile_fields"]
+    assert table.loc[5, "ppcl_popularity"] != pytest.approx(table.loc[0, "ppcl_popularity"])
 
 
 def test_bad_csv_and_empty_folder_are_named():
@@ -155,7 +196,8 @@ def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
     lines = missing_models(catalog, create_pipeline())
     text = "\n".join(lines)
     for entry, pipeline in (("dual_attention_full_model", "dual_attention"), ("dual_attention_preprocessor",
-                            "dual_attention"), ("engagement_catboost_pre_publication_model", "engagement")):  # fmt: skip
+                            "dual_attention"), ("engagement_catboost_pre_publication_model", "engagement"),
+                            ("ppcl_full_model", "ppcl"), ("ppcl_full_preprocessor", "ppcl")):  # fmt: skip
         assert any(line.startswith(entry) and f"`kedro run --pipelines={pipeline}`" in line for line in lines), text
     with pytest.raises(MissingModelError, match="dual_attention_full_model .* does not exist"):
         MissingModelsHook().before_pipeline_run({}, create_pipeline(), catalog)

@@ -3,8 +3,6 @@ SQLite model registry, loaded back by name and giving the same predictions as th
 
 from __future__ import annotations
 
-import os
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -26,14 +24,6 @@ class _Features:
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         image = np.stack(frame["image_embedding"].to_numpy())
         return pd.DataFrame({"image_0": image[:, 0], "image_1": image[:, 1], "tag": frame["tag"].astype(str)})
-
-
-@pytest.fixture
-def registry(tmp_path):
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    yield mlflow.MlflowClient()
-    mlflow.set_tracking_uri(previous)
 
 
 def _labelled(n: int = 40) -> pd.DataFrame:

@@ -14,11 +14,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
-from sklearn.decomposition import PCA
 
 from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
+from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
-from engagement_lab.dual_attention.text import Vocabulary
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_by_post_id
@@ -45,31 +44,21 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
     """Vocabulary (train captions) and feature scalers (train posts), then tensors per split."""
     _check_input(model_input)
     labelled = model_input[model_input["split"].isin(["train", "val", "test"])].reset_index(drop=True)
-    train = labelled["split"] == "train"
+    train = (labelled["split"] == "train").to_numpy()
     tokens = [list(t) for t in labelled["tokens"]]
-    vocab = Vocabulary.fit([t for t, is_train in zip(tokens, train, strict=True) if is_train],
-                           min_count=params["vocab_min_count"])  # fmt: skip
-    ids, lengths = vocab.encode(tokens, params["max_caption_len"])
     image, image_env, topic_env = (_stack(labelled[c]) for c in ("image", "image_env", "topic_env"))
-    img_mu, img_sd = image[train].mean(0), image[train].std(0) + 1e-6
-    top_mu, top_sd = topic_env[train].mean(0), topic_env[train].std(0) + 1e-6
-    image, image_env = (image - img_mu) / img_sd, (image_env - img_mu) / img_sd
-    if params.get("image_pca"):
-        # Few training posts: project the image features (and their environment) on the train PCA.
-        pca = PCA(n_components=params["image_pca"], whiten=True, random_state=0).fit(image[train])
-        image, image_env = (pca.transform(x).astype(np.float32) for x in (image, image_env))
-    topic_env = (topic_env - top_mu) / top_sd
+    preprocessor = fit_preprocessor([t for t, is_train in zip(tokens, train, strict=True) if is_train],
+                                    image[train], topic_env[train], params)  # fmt: skip
+    encoded = encode_posts(preprocessor, tokens, image, image_env, topic_env)
     y = labelled["label"].astype("float32").to_numpy()
     arrays = {}
     for split in ("train", "val", "test"):
         rows = (labelled["split"] == split).to_numpy()
         arrays[split] = Arrays(*(torch.from_numpy(np.ascontiguousarray(a[rows]))
-                                 for a in (image, ids, lengths, image_env, topic_env, y)))  # fmt: skip
+                                 for a in (*(encoded[k] for k in INPUTS), y)))  # fmt: skip
+    vocab = preprocessor["vocab"]
     logger.info("dual_attention inputs: vocabulary %d (train captions), %s", len(vocab),
                 {s: len(a) for s, a in arrays.items()})  # fmt: skip
-    preprocessor = {"vocab": vocab, "max_caption_len": params["max_caption_len"], "image_mean": img_mu,
-                    "image_std": img_sd, "image_pca": pca if params.get("image_pca") else None,
-                    "topic_mean": top_mu, "topic_std": top_sd}  # fmt: skip
     return {"arrays": arrays, "vocab": vocab, "frame": labelled[["post_id", "user_id", "split", "label"]],
             "tokens": tokens, "preprocessor": preprocessor}  # fmt: skip
 

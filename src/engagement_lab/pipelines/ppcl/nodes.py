@@ -18,7 +18,7 @@ from sklearn.linear_model import LinearRegression
 from torch import nn
 
 from engagement_lab.ppcl.data import Preprocessor, build_model_input, chronological_split, train_subset
-from engagement_lab.ppcl.model import ModelConfig, PPCLModel
+from engagement_lab.ppcl.model import ModelConfig, load_model
 from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
 from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
 from engagement_lab.results import contract_metrics, results_contract
@@ -199,13 +199,6 @@ def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_
     shown = [c for c in ("model", "test_mae", "test_mae_std", "test_mse", "test_src", "test_src_std") if c in table]
     logger.info("ppcl test results:\n%s", table[shown].round(4).to_string(index=False))
     return results, contract_metrics(results), table
-
-
-def load_model(state: dict, card: dict) -> PPCLModel:
-    """Rebuild a trained model from its state dict and model card (what ``predict`` does)."""
-    model = PPCLModel(ModelConfig(**card["model"]))
-    model.load_state_dict(state)
-    return model.eval()
 
 
 def feature_view(split_input: pd.DataFrame, params: dict[str, Any], *models: Any) -> go.Figure:

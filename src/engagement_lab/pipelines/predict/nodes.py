@@ -14,9 +14,11 @@ from engagement_lab.predict.inputs import PredictInputError, read_csv, read_fold
 from engagement_lab.predict.scoring import (
     embed_posts,
     load_dual_attention,
+    load_ppcl,
     merge_scores,
     score_dual_attention,
     score_engagement,
+    score_ppcl,
     user_environments,
 )
 
@@ -52,6 +54,13 @@ def score_dual_attention_posts(features: pd.DataFrame, model_state: Any, preproc
         model = load_dual_attention(model_state, history["config"])
         return score_dual_attention(features, model, preprocessor, environments, params["dual_attention"]["top_words"],
                                     params["device"])  # fmt: skip
+
+
+def score_ppcl_posts(features: pd.DataFrame, model_state: Any, card: dict[str, Any], preprocessor: Any,
+                     users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+    """Predicted popularity (PPCL, log2(views/day) + 1) from the post's content, time and its user's fields."""
+    with torch_threads(params["threads"]):
+        return score_ppcl(features, load_ppcl(model_state, card), preprocessor, users, params["device"])
 
 
 def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str, Any]], pd.DataFrame]:

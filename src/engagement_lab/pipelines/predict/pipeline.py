@@ -2,7 +2,7 @@
 one table.
 
 Each scorer is a small modular pipeline under its own namespace (``predict.dual_attention``,
-``predict.engagement``) that reads ``predict_features`` plus its model's catalog entries and writes
+``predict.engagement``, ``predict.ppcl``) that reads ``predict_features`` plus its model's catalog entries and writes
 ``predict_<name>_scores`` (one row per scored post, keyed by ``row``). ``merge_predictions`` joins every
 table in :data:`SCORERS` onto the input rows, prefixing each scorer's columns with its name. A new model
 is one more entry in :data:`SCORERS`: a function returning its scorer pipeline.
@@ -18,10 +18,12 @@ from .nodes import (
     make_merge,
     read_new_posts,
     score_dual_attention_posts,
+    score_ppcl_posts,
 )
 
 PARAMS = "params:predict"
 DUAL_ATTENTION_MODEL = "full"  # the dual-attention model of Tables I–II that scores new posts
+PPCL_MODEL = "full"  # PPCL with its three contrastive tasks (Table 1)
 ENGAGEMENT_FEATURE_SET = "pre_publication"  # the CatBoost feature set that needs no engagement counts
 
 
@@ -49,6 +51,17 @@ def dual_attention_scorer() -> Pipeline:
     )  # fmt: skip
 
 
+def ppcl_scorer() -> Pipeline:
+    return scorer(
+        "ppcl",
+        Node(score_ppcl_posts, ["features", "model", "card", "preprocessor", "users", PARAMS], "scores",
+             name="score"),
+        {"model": f"ppcl_{PPCL_MODEL}_model", "card": f"ppcl_{PPCL_MODEL}_card",
+         "preprocessor": f"ppcl_{PPCL_MODEL}_preprocessor", "users": "users"},
+        {PARAMS},
+    )  # fmt: skip
+
+
 def engagement_scorer() -> Pipeline:
     return scorer(
         "engagement",
@@ -62,6 +75,7 @@ def engagement_scorer() -> Pipeline:
 SCORERS: dict[str, Callable[[], Pipeline]] = {
     "dual_attention": dual_attention_scorer,
     "engagement": engagement_scorer,
+    "ppcl": ppcl_scorer,
 }
 
 

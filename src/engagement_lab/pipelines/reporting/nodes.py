@@ -180,9 +180,16 @@ def build_report(params: dict[str, Any], popularity: go.Figure, training_curves:
 
 # ------------------------------------------------------------------------------------------------- registry
 def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelled: pd.DataFrame | None,
-                    model_card: dict[str, Any] | None, **models: Any) -> dict[str, Any]:  # fmt: skip
+                    model_card: dict[str, Any] | None, dual_attention_history: dict[str, Any] | None = None,
+                    dual_attention_preprocessor: dict[str, Any] | None = None,
+                    user_environment_model_input: pd.DataFrame | None = None, ppcl_card: dict[str, Any] | None = None,
+                    ppcl_preprocessor: Any = None, ppcl_split_input: pd.DataFrame | None = None,
+                    **models: Any) -> dict[str, Any]:  # fmt: skip
     """Log every saved model to the active MLflow run with a signature and an input example, and register it
-    as ``<pipeline>.<model>`` in the local model registry. Models whose pipeline has not run are skipped."""
+    as ``<pipeline>.<model>`` in the local model registry. Models whose pipeline has not run are skipped.
+
+    Beside the weights, a dual-attention model needs its config (history), preprocessor and model input (for
+    the example); a PPCL model its card, preprocessor and split input."""
     from engagement_lab.reporting.registry import active_run, log_catboost_model, log_torch_model
 
     section = params["registry"]
@@ -190,31 +197,38 @@ def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelle
         logger.info("reporting: model registry disabled (reporting.registry.enabled)")
         return {"registered": [], "skipped": sorted(models)}
     rows = section["input_example_rows"]
+    companions = {"dual_attention_history": dual_attention_history,
+                  "dual_attention_preprocessor": dual_attention_preprocessor,
+                  "user_environment_model_input": user_environment_model_input, "ppcl_card": ppcl_card,
+                  "ppcl_preprocessor": ppcl_preprocessor, "ppcl_split_input": ppcl_split_input}  # fmt: skip
     registered, skipped = [], []
     with active_run():
         for key, saved in models.items():
-            if saved is None:
-                skipped.append(key)
-                continue
             pipeline, name = key.split("__", 1)
-            if pipeline == "engagement" and labelled is None:
-                skipped.append(key)
-                continue
             registered_name = f"{section['prefix']}{pipeline}.{name}"
-            if pipeline == "engagement" and name.startswith("catboost_"):
+            if saved is None or (pipeline == "engagement" and labelled is None):
+                skipped.append(key)
+            elif pipeline == "engagement" and name.startswith("catboost_"):
                 example = saved["features"].transform(labelled[labelled["split"] == "test"].head(rows))
                 registered.append(log_catboost_model(saved["model"], name, example, registered_name))
-            elif pipeline == "engagement":
-                model, example = _engagement_torch(name, saved, model_card, labelled, rows)
-                if model is None:
-                    skipped.append(key)
-                    continue
-                registered.append(log_torch_model(model, name, example, registered_name))
             elif pipeline == "pretraining":
                 model, example = _vise_backbone(saved, pretraining, rows)
                 registered.append(log_torch_model(model, f"{name}_backbone", example, registered_name))
             else:
-                raise ValueError(f"register_models does not know how to log {key!r}")
+                if pipeline == "engagement":
+                    model, example = _engagement_torch(name, saved, model_card, labelled, rows)
+                elif pipeline == "dual_attention":
+                    model, example = _dual_attention_torch(saved, companions, rows)
+                elif pipeline == "ppcl":
+                    model, example = _ppcl_torch(saved, companions, rows)
+                else:
+                    raise ValueError(f"register_models does not know how to log {key!r}")
+                if model is None:
+                    skipped.append(key)
+                    continue
+                # torch.export cannot trace the caption LSTM's pack_padded_sequence: pickled instead.
+                fmt = "pickle" if pipeline == "dual_attention" else "pt2"
+                registered.append(log_torch_model(model, name, example, registered_name, fmt))
     logger.info("reporting: registered %d models, skipped (not run) %s", len(registered), skipped)
     return {"registered": registered, "skipped": skipped}
 
@@ -229,7 +243,53 @@ def _engagement_torch(name: str, state: dict, card: dict[str, Any] | None, label
     arrays = _engagement_arrays(labelled[labelled["split"] == "test"].head(rows))
     example = np.concatenate([arrays.image, arrays.text, np.asarray(arrays.has_image, dtype=np.float32)[:, None]],
                              axis=1).astype(np.float32)  # fmt: skip
-    return MatrixInput(model, [config.image_dim, config.text_dim, 1]), example
+    return MatrixInput(model, [("image", config.image_dim), ("text", config.text_dim), ("has_image", 1)]), example
+
+
+def _missing_companions(companions: dict[str, Any], names: tuple[str, ...], model: str) -> bool:
+    missing = [name for name in names if companions.get(name) is None]
+    if missing:
+        logger.warning("reporting: %s has weights but no %s: not registered", model, ", ".join(missing))
+    return bool(missing)
+
+
+def _dual_attention_torch(state: Any, companions: dict[str, Any], rows: int):
+    """The dual-attention network as a model of one matrix [image | token ids | length | image env | topic env]
+    (the preprocessed inputs, :func:`engagement_lab.dual_attention.inputs.encode_posts`) → popular probability."""
+    from engagement_lab.dual_attention.inputs import INPUTS, encode_posts
+    from engagement_lab.predict.scoring import load_dual_attention
+    from engagement_lab.reporting.registry import MatrixInput
+
+    needed = ("dual_attention_history", "dual_attention_preprocessor", "user_environment_model_input")
+    if _missing_companions(companions, needed, "dual_attention"):
+        return None, None
+    history, preprocessor, model_input = (companions[name] for name in needed)
+    model = load_dual_attention(state, history["config"])
+    test = model_input[model_input["split"] == "test"].head(rows)
+    encoded = encode_posts(preprocessor, [list(t) for t in test["tokens"]],
+                           *(np.stack(test[c].to_numpy()).astype(np.float32) for c in ("image", "image_env", "topic_env")))  # fmt: skip
+    columns = [encoded[k].reshape(len(test), -1).astype(np.float32) for k in INPUTS]
+    parts = [(k, c.shape[1]) for k, c in zip(INPUTS, columns, strict=True)]
+    return MatrixInput(model, parts, integer=("tokens", "lengths"), call="keywords", output="logit",
+                       probability=True), np.concatenate(columns, axis=1)  # fmt: skip
+
+
+def _ppcl_torch(state: dict, companions: dict[str, Any], rows: int):
+    """PPCL as a model of one matrix [image | text | dense user fields | categorical codes] (the outputs of its
+    fitted ``Preprocessor.transform``) → predicted log2(views/day) + 1."""
+    from engagement_lab.ppcl.model import load_model
+    from engagement_lab.reporting.registry import MatrixInput
+
+    needed = ("ppcl_card", "ppcl_preprocessor", "ppcl_split_input")
+    if _missing_companions(companions, needed, "ppcl"):
+        return None, None
+    card, preprocessor, split_input = (companions[name] for name in needed)
+    model = load_model(state, card)
+    arrays = preprocessor.transform(split_input[split_input["split"] == "test"].head(rows))
+    keys = ("image", "text", "dense", "sparse")
+    columns = [arrays[k].astype(np.float32) for k in keys]
+    parts = [(k, c.shape[1]) for k, c in zip(keys, columns, strict=True)]
+    return MatrixInput(model, parts, integer=("sparse",), call="batch", output="y"), np.concatenate(columns, axis=1)
 
 
 def _vise_backbone(state: dict, pretraining: dict[str, Any], rows: int):

@@ -43,14 +43,31 @@ ENGAGEMENT_MODELS = {
 }
 
 PARAMS = "params:reporting"
+# The papers' own models, registered beside every engagement model and VisE backbone (the ablations and
+# baselines stay in the catalog: data/06_models/<pipeline>/).
+REGISTERED_DUAL_ATTENTION = "full"
+REGISTERED_PPCL = "full"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     histories = {f"{v}_history": f"{v}.pretraining_history" for v in VISE_VARIANTS} | {
         f"dual_attention_{m}_history": f"dual_attention_{m}_history" for m in DUAL_ATTENTION_MODELS
     }
-    registry_models = {f"engagement__{name}": dataset for name, dataset in ENGAGEMENT_MODELS.items()} | {
-        f"pretraining__{v}": f"{v}.backbone" for v in VISE_VARIANTS
+    registry_models = (
+        {f"engagement__{name}": dataset for name, dataset in ENGAGEMENT_MODELS.items()}
+        | {f"pretraining__{v}": f"{v}.backbone" for v in VISE_VARIANTS}
+        | {
+            f"dual_attention__{REGISTERED_DUAL_ATTENTION}": f"dual_attention_{REGISTERED_DUAL_ATTENTION}_model",
+            f"ppcl__{REGISTERED_PPCL}": f"ppcl_{REGISTERED_PPCL}_model",
+        }
+    )
+    companions = {  # what rebuilds those two beside their weights (configs, preprocessors, example rows)
+        "dual_attention_history": f"dual_attention_{REGISTERED_DUAL_ATTENTION}_history",
+        "dual_attention_preprocessor": "dual_attention_preprocessor",
+        "user_environment_model_input": "user_environment_model_input",
+        "ppcl_card": f"ppcl_{REGISTERED_PPCL}_card",
+        "ppcl_preprocessor": f"ppcl_{REGISTERED_PPCL}_preprocessor",
+        "ppcl_split_input": "ppcl_split_input",
     }
     nodes = [
         Node(popularity_plot, ["posts", "users", "ground_truth_posts", PARAMS], "reporting_popularity_plot",
@@ -75,7 +92,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["report_md", "report_html"], name="build_report"),
         Node(register_models,
              {"params": PARAMS, "pretraining": "params:pretraining", "labelled": "engagement_labelled",
-              "model_card": "engagement_model_card", **registry_models},
+              "model_card": "engagement_model_card", **companions, **registry_models},
              "registered_models", name="register_models"),
     ]  # fmt: skip
     return Pipeline(nodes, tags=[TAG])
