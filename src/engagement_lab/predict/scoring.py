@@ -161,12 +161,12 @@ def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set
 def load_ppcl(state: Any, card: dict[str, Any]) -> PPCLModel:
     """PPCL's network from its state dict and the model config in its card."""
     if not isinstance(card, dict) or "model" not in card:
-        raise PredictModelError("ppcl_model_card has no model config: re-run `kedro run --pipelines=ppcl`")
+        raise PredictModelError("ppcl_full_card has no model config: re-run `kedro run --pipelines=ppcl`")
     try:
         return load_model(state.state_dict() if isinstance(state, torch.nn.Module) else state, card)
     except RuntimeError as error:
         raise PredictModelError(
-            f"ppcl_full_model does not match the config in ppcl_model_card ({str(error).splitlines()[0]}); "
+            f"ppcl_full_model does not match the config in ppcl_full_card ({str(error).splitlines()[0]}); "
             "re-run `kedro run --pipelines=ppcl`"
         ) from None
 
