@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.decomposition import PCA
 
 from engagement_lab.dual_attention.text import Vocabulary
@@ -45,3 +46,15 @@ def encode_posts(preprocessor: dict[str, Any], tokens: Sequence[Sequence[str]], 
     topic_env = (topic_env - preprocessor["topic_mean"]) / preprocessor["topic_std"]
     return {"image": image.astype(np.float32), "tokens": ids, "lengths": lengths,
             "image_env": image_env.astype(np.float32), "topic_env": topic_env.astype(np.float32)}  # fmt: skip
+
+
+def stack(column: pd.Series) -> np.ndarray:
+    """A column of equal-length vectors as a float32 matrix."""
+    return np.stack(column.to_numpy()).astype(np.float32)
+
+
+def encode_model_input(preprocessor: dict[str, Any], frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:func:`encode_posts` of ``user_environment_model_input`` rows (``tokens``, ``image``, ``image_env``,
+    ``topic_env`` columns)."""
+    return encode_posts(preprocessor, [list(t) for t in frame["tokens"]],
+                        *(stack(frame[c]) for c in ("image", "image_env", "topic_env")))  # fmt: skip

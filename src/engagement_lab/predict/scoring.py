@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from engagement_lab.dual_attention.environment import context_mask
-from engagement_lab.dual_attention.inputs import encode_posts
+from engagement_lab.dual_attention.inputs import encode_posts, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 
 class PredictModelError(ValueError):
     """A trained model or its companion does not fit what the scorer needs (named, with the fix)."""
-
-
-def _stack(column: pd.Series) -> np.ndarray:
-    return np.stack(column.to_numpy()).astype(np.float32)
 
 
 def scorable(posts: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +64,7 @@ def user_environments(model_input: pd.DataFrame, include_unlabelled: bool) -> tu
         raise PredictModelError(f"user_environment_model_input lacks columns {sorted(missing)}: "
                                 "run `kedro run --pipelines=user_environment`")  # fmt: skip
     context = model_input[context_mask(model_input["split"], include_unlabelled)]
-    image, topics = _stack(context["image"]), _stack(context["topics"])
+    image, topics = stack(context["image"]), stack(context["topics"])
     codes, users = pd.factorize(context["user_id"])
     per_user = {}
     for k, user in enumerate(users):
@@ -107,7 +103,7 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
     tokens = [tokenize(c) for c in features["caption"]]
     known = features["user_id"].astype(str).isin(per_user).to_numpy()
     envs = [per_user.get(str(u), population) for u in features["user_id"]]
-    encoded = encode_posts(preprocessor, tokens, _stack(features["image_embedding"]),
+    encoded = encode_posts(preprocessor, tokens, stack(features["image_embedding"]),
                            np.stack([e[0] for e in envs]), np.stack([e[1] for e in envs]))  # fmt: skip
     dev = pick_device(device)
     model = model.to(dev).eval()
@@ -161,12 +157,12 @@ def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set
 def load_ppcl(state: Any, card: dict[str, Any]) -> PPCLModel:
     """PPCL's network from its state dict and the model config in its card."""
     if not isinstance(card, dict) or "model" not in card:
-        raise PredictModelError("ppcl_full_card has no model config: re-run `kedro run --pipelines=ppcl`")
+        raise PredictModelError("ppcl_model_card has no model config: re-run `kedro run --pipelines=ppcl`")
     try:
         return load_model(state.state_dict() if isinstance(state, torch.nn.Module) else state, card)
     except RuntimeError as error:
         raise PredictModelError(
-            f"ppcl_full_model does not match the config in ppcl_full_card ({str(error).splitlines()[0]}); "
+            f"ppcl_full_model does not match the config in ppcl_model_card ({str(error).splitlines()[0]}); "
             "re-run `kedro run --pipelines=ppcl`"
         ) from None
 

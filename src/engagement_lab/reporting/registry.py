@@ -68,6 +68,13 @@ class MatrixInput(nn.Module):
         return torch.sigmoid(out) if self.probability else out
 
 
+def side_by_side(arrays: dict[str, np.ndarray]) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """Named arrays of n rows (vectors count as one column) → :class:`MatrixInput`'s parts and the float32
+    matrix of them side by side, in the dict's order."""
+    columns = {name: np.asarray(a, dtype=np.float32).reshape(len(a), -1) for name, a in arrays.items()}
+    return [(name, c.shape[1]) for name, c in columns.items()], np.concatenate(list(columns.values()), axis=1)
+
+
 def _requirement(module: Any, name: str) -> str:
     return f"{name}=={module.__version__.split('+')[0]}"
 

@@ -22,7 +22,7 @@ TABLES = ("posts", "users", "images", "image_embeddings", "post_texts", "text_em
 TRAIN_NODES = ("select_posts", "label_and_split", "fit_topic_model", "build_model_input",
                "prepare_dual_attention_inputs", "export_dual_attention_preprocessor", "full.train",
                "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost",
-               "build_ppcl_input", "split_ppcl_posts", "ppcl.full.train")  # fmt: skip
+               "build_ppcl_input", "split_ppcl_posts", "ppcl.full.train", "ppcl_model_card")  # fmt: skip
 
 
 def predict_params(**overrides) -> dict:

@@ -101,7 +101,7 @@ def test_ppcl_scores_a_post_exactly_as_training_predicted_it(trained):
     features = test[["post_id", "user_id", "posted_at", "image_embedding", "text_embedding"]].rename(
         columns={"post_id": "row"}
     )
-    model = load_ppcl(catalog.load("ppcl_full_model"), catalog.load("ppcl_full_card"))
+    model = load_ppcl(catalog.load("ppcl_full_model"), catalog.load("ppcl_model_card"))
     scores = score_ppcl(features, model, catalog.load("ppcl_full_preprocessor"), catalog.load("users"))
     saved = catalog.load("ppcl_full_predictions")
     expected = saved[(saved["split"] == "test") & (saved["seed"] == 0)].set_index("post_id")["prediction"]

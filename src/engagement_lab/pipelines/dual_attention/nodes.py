@@ -16,7 +16,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
-from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor
+from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.results import contract_metrics, results_contract
@@ -24,10 +24,6 @@ from engagement_lab.world.truth import truth_by_post_id
 
 logger = logging.getLogger(__name__)
 METRICS = ("precision", "recall", "f_measure", "accuracy")
-
-
-def _stack(column: pd.Series) -> np.ndarray:
-    return np.stack(column.to_numpy()).astype(np.float32)
 
 
 def _check_input(model_input: pd.DataFrame) -> None:
@@ -46,7 +42,7 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
     labelled = model_input[model_input["split"].isin(["train", "val", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
     tokens = [list(t) for t in labelled["tokens"]]
-    image, image_env, topic_env = (_stack(labelled[c]) for c in ("image", "image_env", "topic_env"))
+    image, image_env, topic_env = (stack(labelled[c]) for c in ("image", "image_env", "topic_env"))
     preprocessor = fit_preprocessor([t for t, is_train in zip(tokens, train, strict=True) if is_train],
                                     image[train], topic_env[train], params)  # fmt: skip
     encoded = encode_posts(preprocessor, tokens, image, image_env, topic_env)
@@ -175,7 +171,7 @@ def image_clusters(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[p
     cfg = params["analysis"]
     labelled = model_input[model_input["split"].isin(["train", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
-    image = _stack(labelled["image"])
+    image = stack(labelled["image"])
     mu, sd = image[train].mean(0), image[train].std(0) + 1e-6
     features = (image - mu) / sd
     unpopular = (labelled["label"].astype(int) == 0).to_numpy()

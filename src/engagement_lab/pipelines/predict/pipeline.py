@@ -23,7 +23,7 @@ from .nodes import (
 
 PARAMS = "params:predict"
 DUAL_ATTENTION_MODEL = "full"  # the dual-attention model of Tables I–II that scores new posts
-PPCL_MODEL = "full"  # PPCL with its three contrastive tasks (Table 1)
+PPCL_MODEL = "full"  # PPCL with its three contrastive tasks (Table 1); ppcl_model_card describes it
 ENGAGEMENT_FEATURE_SET = "pre_publication"  # the CatBoost feature set that needs no engagement counts
 
 
@@ -56,7 +56,7 @@ def ppcl_scorer() -> Pipeline:
         "ppcl",
         Node(score_ppcl_posts, ["features", "model", "card", "preprocessor", "users", PARAMS], "scores",
              name="score"),
-        {"model": f"ppcl_{PPCL_MODEL}_model", "card": f"ppcl_{PPCL_MODEL}_card",
+        {"model": f"ppcl_{PPCL_MODEL}_model", "card": "ppcl_model_card",
          "preprocessor": f"ppcl_{PPCL_MODEL}_preprocessor", "users": "users"},
         {PARAMS},
     )  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -234,16 +233,14 @@ def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelle
 
 
 def _engagement_torch(name: str, state: dict, card: dict[str, Any] | None, labelled: pd.DataFrame, rows: int):
-    from engagement_lab.reporting.registry import MatrixInput
+    from engagement_lab.reporting.registry import MatrixInput, side_by_side
 
     model = _engagement_model(name, state, card)
     if model is None:
         return None, None
-    config = model.cfg
     arrays = _engagement_arrays(labelled[labelled["split"] == "test"].head(rows))
-    example = np.concatenate([arrays.image, arrays.text, np.asarray(arrays.has_image, dtype=np.float32)[:, None]],
-                             axis=1).astype(np.float32)  # fmt: skip
-    return MatrixInput(model, [("image", config.image_dim), ("text", config.text_dim), ("has_image", 1)]), example
+    parts, example = side_by_side({"image": arrays.image, "text": arrays.text, "has_image": arrays.has_image})
+    return MatrixInput(model, parts), example
 
 
 def _missing_companions(companions: dict[str, Any], names: tuple[str, ...], model: str) -> bool:
@@ -256,29 +253,28 @@ def _missing_companions(companions: dict[str, Any], names: tuple[str, ...], mode
 def _dual_attention_torch(state: Any, companions: dict[str, Any], rows: int):
     """The dual-attention network as a model of one matrix [image | token ids | length | image env | topic env]
     (the preprocessed inputs, :func:`engagement_lab.dual_attention.inputs.encode_posts`) → popular probability."""
-    from engagement_lab.dual_attention.inputs import INPUTS, encode_posts
+    from engagement_lab.dual_attention.inputs import encode_model_input
     from engagement_lab.predict.scoring import load_dual_attention
-    from engagement_lab.reporting.registry import MatrixInput
+    from engagement_lab.reporting.registry import MatrixInput, side_by_side
 
     needed = ("dual_attention_history", "dual_attention_preprocessor", "user_environment_model_input")
     if _missing_companions(companions, needed, "dual_attention"):
         return None, None
     history, preprocessor, model_input = (companions[name] for name in needed)
     model = load_dual_attention(state, history["config"])
-    test = model_input[model_input["split"] == "test"].head(rows)
-    encoded = encode_posts(preprocessor, [list(t) for t in test["tokens"]],
-                           *(np.stack(test[c].to_numpy()).astype(np.float32) for c in ("image", "image_env", "topic_env")))  # fmt: skip
-    columns = [encoded[k].reshape(len(test), -1).astype(np.float32) for k in INPUTS]
-    parts = [(k, c.shape[1]) for k, c in zip(INPUTS, columns, strict=True)]
+    # encode_posts' keys are the forward's keyword arguments, in the forward's order
+    parts, example = side_by_side(
+        encode_model_input(preprocessor, model_input[model_input["split"] == "test"].head(rows))
+    )
     return MatrixInput(model, parts, integer=("tokens", "lengths"), call="keywords", output="logit",
-                       probability=True), np.concatenate(columns, axis=1)  # fmt: skip
+                       probability=True), example  # fmt: skip
 
 
 def _ppcl_torch(state: dict, companions: dict[str, Any], rows: int):
     """PPCL as a model of one matrix [image | text | dense user fields | categorical codes] (the outputs of its
     fitted ``Preprocessor.transform``) → predicted log2(views/day) + 1."""
     from engagement_lab.ppcl.model import load_model
-    from engagement_lab.reporting.registry import MatrixInput
+    from engagement_lab.reporting.registry import MatrixInput, side_by_side
 
     needed = ("ppcl_card", "ppcl_preprocessor", "ppcl_split_input")
     if _missing_companions(companions, needed, "ppcl"):
@@ -286,10 +282,8 @@ def _ppcl_torch(state: dict, companions: dict[str, Any], rows: int):
     card, preprocessor, split_input = (companions[name] for name in needed)
     model = load_model(state, card)
     arrays = preprocessor.transform(split_input[split_input["split"] == "test"].head(rows))
-    keys = ("image", "text", "dense", "sparse")
-    columns = [arrays[k].astype(np.float32) for k in keys]
-    parts = [(k, c.shape[1]) for k, c in zip(keys, columns, strict=True)]
-    return MatrixInput(model, parts, integer=("sparse",), call="batch", output="y"), np.concatenate(columns, axis=1)
+    parts, example = side_by_side({k: arrays[k] for k in ("image", "text", "dense", "sparse")})
+    return MatrixInput(model, parts, integer=("sparse",), call="batch", output="y"), example
 
 
 def _vise_backbone(state: dict, pretraining: dict[str, Any], rows: int):
