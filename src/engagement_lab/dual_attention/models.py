@@ -57,11 +57,20 @@ class ModelConfig:
 
 
 class CaptionEncoder(nn.Module):
-    """Trainable word embedding followed by a one-layer LSTM (§III-B)."""
+    """Trainable word embedding followed by a one-layer LSTM (§III-B). ``word_vectors`` (vocab_size,
+    embed_dim) start the embedding (e.g. word2vec); without them it starts from N(0, 1)."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int) -> None:
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden_dim: int, word_vectors: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        if word_vectors is not None:
+            if tuple(word_vectors.shape) != (vocab_size, embed_dim):
+                raise ValueError(f"word vectors of shape {tuple(word_vectors.shape)} do not fit an embedding of "
+                                 f"{vocab_size} words x {embed_dim} dimensions")  # fmt: skip
+            with torch.no_grad():
+                self.embed.weight.copy_(torch.as_tensor(word_vectors, dtype=torch.float32))
         self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,16 +122,17 @@ class ImplicitAttention(nn.Module):
 
 class PopularityNet(nn.Module):
     """Every model of Tables I–II. ``forward`` returns a dict with ``logit`` (B,), ``aux_logits``
-    (CCR's single-modality logits, else empty) and ``attention`` (word weights (B, T) or None)."""
+    (CCR's single-modality logits, else empty) and ``attention`` (word weights (B, T) or None).
+    ``word_vectors`` start the caption models' word embedding (loading a trained model needs none)."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, word_vectors: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = c = config
         self.drop = nn.Dropout(c.dropout)
         needs_text = c.arch != "visual"
         needs_image = c.arch != "textual"
         if needs_text:
-            self.caption = CaptionEncoder(c.vocab_size, c.embed_dim, c.hidden_dim)
+            self.caption = CaptionEncoder(c.vocab_size, c.embed_dim, c.hidden_dim, word_vectors)
         if needs_image and not c.explicit_attention:
             self.image = nn.Linear(c.image_dim, c.hidden_dim)  # image projection to the caption's width
         if c.arch == "visual":

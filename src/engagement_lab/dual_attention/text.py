@@ -1,4 +1,5 @@
-"""Caption tokenisation (hashtags and emoji kept as tokens), the model vocabulary and gensim LDA."""
+"""Caption tokenisation (hashtags and emoji kept as tokens), the model vocabulary, word2vec word vectors
+and gensim LDA."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from gensim.corpora import Dictionary
-from gensim.models import CoherenceModel, LdaModel, LdaMulticore
+from gensim.models import CoherenceModel, LdaModel, LdaMulticore, Word2Vec
 from gensim.parsing.preprocessing import STOPWORDS
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,30 @@ class Vocabulary:
             ids[row, : len(codes)] = codes
             lengths[row] = len(codes)
         return ids, lengths
+
+
+def fit_word_vectors(docs: Sequence[Sequence[str]], vocab: Vocabulary, dim: int, window: int, epochs: int,
+                     seed: int) -> np.ndarray:  # fmt: skip
+    """Skip-gram word2vec on unlabelled text, as the starting point of the trainable word embedding.
+
+    ``docs`` are captions no model is evaluated on (train and the unlabelled middle); one vector per
+    entry of ``vocab``, scaled to unit standard deviation like ``nn.Embedding``'s own initialisation.
+    Tokens without a vector (``<unk>``, words seen only in shorter captions) keep a seeded N(0, 1) draw;
+    ``<pad>`` is zero."""
+    texts = [list(d) for d in docs if len(d)]
+    if not texts:
+        raise ValueError("word2vec has nothing to fit: every caption given is empty")
+    # One worker: gensim's word2vec is deterministic for a seed only when single-threaded.
+    w2v = Word2Vec(texts, vector_size=dim, window=window, min_count=1, sg=1, epochs=epochs, seed=seed, workers=1)
+    vectors = w2v.wv.vectors
+    matrix = np.random.default_rng(seed).normal(0.0, 1.0, (len(vocab), dim)).astype(np.float32)
+    known = [(i, w2v.wv.key_to_index[t]) for i, t in enumerate(vocab.itos) if t in w2v.wv.key_to_index]
+    rows, keys = (np.array(x, dtype=np.int64) for x in zip(*known, strict=True)) if known else (np.array([], int),) * 2
+    matrix[rows] = vectors[keys] / (vectors.std() + 1e-12)
+    matrix[vocab.itos.index(PAD)] = 0.0
+    logger.info("word2vec (%d-d) on %d captions: %d of %d vocabulary words have a vector", dim, len(texts),
+                len(known), len(vocab) - 2)  # fmt: skip
+    return matrix
 
 
 @dataclass

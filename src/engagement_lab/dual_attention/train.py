@@ -73,8 +73,10 @@ def _evaluate(model: PopularityNet, data: Arrays, cfg: TrainConfig, device: torc
     return sum(losses) / max(len(data), 1), result
 
 
-def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays) -> tuple[PopularityNet, dict]:
-    """Train one model; keep the weights of the epoch with the lowest validation loss.
+def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays,
+                word_vectors: np.ndarray | None = None) -> tuple[PopularityNet, dict]:  # fmt: skip
+    """Train one model (its word embedding started from ``word_vectors`` when given); keep the weights of
+    the epoch with the lowest validation loss.
 
     Returns the best model (on CPU) and its history (per-epoch train/val loss, best epoch)."""
     torch.manual_seed(cfg.seed)
@@ -82,7 +84,8 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
     with torch_threads(cfg.threads):
         device = pick_device(cfg.device)
         use_amp = device.type == "cuda"
-        model = PopularityNet(model_cfg).to(device)
+        vectors = None if word_vectors is None else torch.from_numpy(np.asarray(word_vectors, dtype=np.float32))
+        model = PopularityNet(model_cfg, vectors).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         generator = torch.Generator().manual_seed(cfg.seed)

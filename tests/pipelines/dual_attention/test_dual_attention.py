@@ -13,10 +13,11 @@ from kedro.runner import SequentialRunner
 
 from engagement_lab.dual_attention.analysis import iterative_kmeans, text_statistics
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
+from engagement_lab.dual_attention.text import PAD, UNK, Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import binary_metrics
 from engagement_lab.pipelines.dual_attention import MODELS
 from engagement_lab.pipelines.dual_attention import create_pipeline as dual_attention_pipeline
-from engagement_lab.pipelines.dual_attention.nodes import prepare_inputs, train_variant
+from engagement_lab.pipelines.dual_attention.nodes import _model_config, prepare_inputs, train_variant
 from engagement_lab.pipelines.user_environment import create_pipeline as user_environment_pipeline
 from engagement_lab.pipelines.user_environment.nodes import build_model_input, fit_topic_model, label_and_split
 from tests.conftest import base_params, project_catalog
@@ -75,6 +76,48 @@ def test_the_environment_is_what_finds_novel_posts(novelty_world):
     for name in ("env", "env_i_attn"):
         assert accuracy[name] >= accuracy["e_attn"] + 10, accuracy
         assert accuracy[name] >= 0.75 * oracle["accuracy"], (accuracy, oracle)
+
+
+def test_word2vec_vectors_place_words_of_the_same_contexts_together():
+    rng = np.random.default_rng(0)
+    docs = [["my", rng.choice(["cat", "kitten"]), "sleeps", "on", "the", "sofa"] for _ in range(200)]
+    docs += [["my", rng.choice(["car", "truck"]), "needs", "new", "tyres", "today"] for _ in range(200)]
+    vocab = Vocabulary.fit(docs + [["zebra"]])
+    vectors = fit_word_vectors(docs, vocab, dim=16, window=3, epochs=50, seed=0)
+    assert vectors.shape == (len(vocab), 16) and not vectors[vocab.itos.index(PAD)].any()
+    np.testing.assert_array_equal(vectors, fit_word_vectors(docs, vocab, dim=16, window=3, epochs=50, seed=0))
+    unit = {w: vectors[vocab.itos.index(w)] / np.linalg.norm(vectors[vocab.itos.index(w)]) for w in vocab.itos[2:]}
+    assert unit["cat"] @ unit["kitten"] > unit["cat"] @ unit["car"] + 0.3
+    assert unit["car"] @ unit["truck"] > unit["car"] @ unit["kitten"] + 0.3
+    known = [i for i, w in enumerate(vocab.itos) if w not in (PAD, UNK, "zebra")]
+    assert vectors[known].std() == pytest.approx(1.0, abs=0.15)  # nn.Embedding's own scale
+    with pytest.raises(ValueError, match="empty"):
+        fit_word_vectors([[], []], vocab, dim=16, window=3, epochs=1, seed=0)
+
+
+def test_word_vectors_start_the_embedding_and_never_see_val_or_test_captions(novelty_world):
+    ue = base_params("user_environment")
+    ue["lda"] = {**ue["lda"], "num_topics": 8, "passes": 1}
+    labelled = label_and_split(novelty_world, ue)
+    model_input = build_model_input(labelled, fit_topic_model(labelled, ue)[0], ue)
+    da = base_params("dual_attention", seeds=[0], image_pca=None)
+    inputs = prepare_inputs(model_input, da)
+    vectors = inputs["word_vectors"]
+    assert vectors.shape == (len(inputs["vocab"]), da["model"]["embed_dim"])
+    # Rewriting every val and test caption changes nothing: word2vec saw train and unlabelled captions only.
+    scored = model_input["split"].isin(["val", "test"])
+    rewritten = model_input.copy()
+    rewritten.loc[scored, "tokens"] = pd.Series([["con1cept", "con2cept"] * 5] * int(scored.sum()),
+                                                index=rewritten.index[scored])  # fmt: skip
+    np.testing.assert_array_equal(prepare_inputs(rewritten, da)["word_vectors"], vectors)
+    config = _model_config(da["models"]["textual"], da, inputs)
+    model = PopularityNet(config, torch.from_numpy(vectors))
+    torch.testing.assert_close(model.caption.embed.weight.detach(), torch.from_numpy(vectors))
+    with pytest.raises(ValueError, match="do not fit an embedding"):
+        PopularityNet(config, torch.zeros(3, 2))
+    assert prepare_inputs(model_input, {**da, "word_vectors": {"method": "random"}})["word_vectors"] is None
+    with pytest.raises(ValueError, match="'glove'"):
+        prepare_inputs(model_input, {**da, "word_vectors": {"method": "glove"}})
 
 
 def test_iterative_kmeans_picks_the_lopsided_clusters():

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
 from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
+from engagement_lab.dual_attention.text import Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_by_post_id
@@ -55,8 +56,30 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
     vocab = preprocessor["vocab"]
     logger.info("dual_attention inputs: vocabulary %d (train captions), %s", len(vocab),
                 {s: len(a) for s, a in arrays.items()})  # fmt: skip
+    word_vectors = _word_vectors(model_input, vocab, params)
     return {"arrays": arrays, "vocab": vocab, "frame": labelled[["post_id", "user_id", "split", "label"]],
-            "tokens": tokens, "preprocessor": preprocessor}  # fmt: skip
+            "tokens": tokens, "preprocessor": preprocessor, "word_vectors": word_vectors}  # fmt: skip
+
+
+def _word_vectors(model_input: pd.DataFrame, vocab: Vocabulary, params: dict[str, Any]) -> np.ndarray | None:
+    """word2vec on the captions of train and unlabelled posts (never val or test) to start the word
+    embedding (``params.word_vectors.method: word2vec``), or None for a N(0, 1) start (``random``)."""
+    options = params.get("word_vectors") or {"method": "random"}
+    if options["method"] == "random":
+        return None
+    if options["method"] != "word2vec":
+        raise ValueError(
+            f"dual_attention.word_vectors.method must be 'word2vec' or 'random', not {options['method']!r}"
+        )
+    never_scored = model_input["split"].isin(["train", "unlabelled"])
+    return fit_word_vectors(
+        [list(t) for t in model_input.loc[never_scored, "tokens"]],
+        vocab,
+        params["model"]["embed_dim"],
+        options["window"],
+        options["epochs"],
+        options["seed"],
+    )
 
 
 def export_preprocessor(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +108,9 @@ def train_variant(inputs: dict[str, Any], params: dict[str, Any],
     rows, histories, first = [], {}, None
     for seed in seeds:
         cfg = TrainConfig(seed=int(seed), device=params["device"], **params["train"])
-        model, history = train_model(config, cfg, inputs["arrays"]["train"], inputs["arrays"]["val"])
+        model, history = train_model(
+            config, cfg, inputs["arrays"]["train"], inputs["arrays"]["val"], inputs.get("word_vectors")
+        )
         histories[str(seed)] = history
         first = model if first is None else first
         for split in ("val", "test"):
