@@ -88,18 +88,18 @@ def fit_word_vectors(docs: Sequence[Sequence[str]], vocab: Vocabulary, dim: int,
 
     ``docs`` are captions no model is evaluated on (train and the unlabelled middle); one vector per
     entry of ``vocab``, scaled to unit standard deviation like ``nn.Embedding``'s own initialisation.
-    Tokens without a vector (``<unk>``, words seen only in shorter captions) keep a seeded N(0, 1) draw;
+    Tokens without a vector (``<unk>``, a vocabulary word that ``docs`` lack) keep a seeded N(0, 1) draw;
     ``<pad>`` is zero."""
     texts = [list(d) for d in docs if len(d)]
     if not texts:
         raise ValueError("word2vec has nothing to fit: every caption given is empty")
     # One worker: gensim's word2vec is deterministic for a seed only when single-threaded.
     w2v = Word2Vec(texts, vector_size=dim, window=window, min_count=1, sg=1, epochs=epochs, seed=seed, workers=1)
-    vectors = w2v.wv.vectors
+    vectors = w2v.wv.vectors / (w2v.wv.vectors.std() + 1e-12)
     matrix = np.random.default_rng(seed).normal(0.0, 1.0, (len(vocab), dim)).astype(np.float32)
-    known = [(i, w2v.wv.key_to_index[t]) for i, t in enumerate(vocab.itos) if t in w2v.wv.key_to_index]
-    rows, keys = (np.array(x, dtype=np.int64) for x in zip(*known, strict=True)) if known else (np.array([], int),) * 2
-    matrix[rows] = vectors[keys] / (vectors.std() + 1e-12)
+    known = [(row, w2v.wv.key_to_index[t]) for row, t in enumerate(vocab.itos) if t in w2v.wv.key_to_index]
+    for row, key in known:
+        matrix[row] = vectors[key]
     matrix[vocab.itos.index(PAD)] = 0.0
     logger.info("word2vec (%d-d) on %d captions: %d of %d vocabulary words have a vector", dim, len(texts),
                 len(known), len(vocab) - 2)  # fmt: skip
