@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -58,11 +59,9 @@ class ModelConfig:
 
 class CaptionEncoder(nn.Module):
     """Trainable word embedding followed by a one-layer LSTM (§III-B). ``word_vectors`` (vocab_size,
-    embed_dim) start the embedding (e.g. word2vec); without them it starts from N(0, 1)."""
+    embed_dim; an array or tensor) start the embedding (e.g. word2vec); without them it starts from N(0, 1)."""
 
-    def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_dim: int, word_vectors: torch.Tensor | None = None
-    ) -> None:
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, word_vectors: ArrayLike | None = None) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         if word_vectors is not None:
@@ -125,7 +124,7 @@ class PopularityNet(nn.Module):
     (CCR's single-modality logits, else empty) and ``attention`` (word weights (B, T) or None).
     ``word_vectors`` start the caption models' word embedding (loading a trained model needs none)."""
 
-    def __init__(self, config: ModelConfig, word_vectors: torch.Tensor | None = None) -> None:
+    def __init__(self, config: ModelConfig, word_vectors: ArrayLike | None = None) -> None:
         super().__init__()
         self.config = c = config
         self.drop = nn.Dropout(c.dropout)

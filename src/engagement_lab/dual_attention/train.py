@@ -84,8 +84,7 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
     with torch_threads(cfg.threads):
         device = pick_device(cfg.device)
         use_amp = device.type == "cuda"
-        vectors = None if word_vectors is None else torch.from_numpy(np.asarray(word_vectors, dtype=np.float32))
-        model = PopularityNet(model_cfg, vectors).to(device)
+        model = PopularityNet(model_cfg, word_vectors).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         generator = torch.Generator().manual_seed(cfg.seed)

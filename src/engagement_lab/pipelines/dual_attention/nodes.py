@@ -38,7 +38,8 @@ def _check_input(model_input: pd.DataFrame) -> None:
 
 
 def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
-    """Vocabulary (train captions) and feature scalers (train posts), then tensors per split."""
+    """Vocabulary (train captions) and feature scalers (train posts), then tensors per split, and the word
+    vectors that start the word embedding (train and unlabelled captions)."""
     _check_input(model_input)
     labelled = model_input[model_input["split"].isin(["train", "val", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
