@@ -83,15 +83,21 @@ def leave_one_out_means(user_id: pd.Series, values: np.ndarray, in_context: np.n
     return means.astype(np.float32), int(fallback.sum())
 
 
+def environment_distances(image: np.ndarray, image_env: np.ndarray, topics: np.ndarray,
+                          topic_env: np.ndarray) -> np.ndarray:  # fmt: skip
+    """How far each post is from its user environment, (n, 2): 1 − cosine between the (already
+    standardised) image feature and image environment, and 1 − the dot product of the topic vector and the
+    topic environment (the chance that a topic drawn from the post and one from the environment disagree)."""
+    cosine = (image * image_env).sum(axis=1) / (
+        np.linalg.norm(image, axis=1) * np.linalg.norm(image_env, axis=1) + 1e-12
+    )
+    return np.stack([1.0 - cosine, 1.0 - (topics * topic_env).sum(axis=1)], axis=1)
+
+
 def novelty_scores(image: np.ndarray, image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray,
                    in_context: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
-    """How far each post is from its user environment (higher = more novel), with no fitted model.
-
-    ``image``: 1 − cosine between the post's image feature and its image environment, both standardised
-    with the context posts' mean and std; ``topic``: 1 − the dot product of the post's topic vector and its
-    topic environment (the chance that a topic drawn from the post and one from the environment agree).
-    A diagnostic of what the environment can reveal about novelty, not a model input."""
+    """:func:`environment_distances` (higher = more novel), the image features standardised with the context
+    posts' mean and std: a diagnostic of what the environment can reveal about novelty, with no fitted model."""
     mu, sd = image[in_context].mean(axis=0), image[in_context].std(axis=0) + 1e-6
-    a, b = (image - mu) / sd, (image_env - mu) / sd
-    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
-    return {"image": 1.0 - cosine, "topic": 1.0 - (topics * topic_env).sum(axis=1)}
+    distances = environment_distances((image - mu) / sd, (image_env - mu) / sd, topics, topic_env)
+    return {"image": distances[:, 0], "topic": distances[:, 1]}

@@ -17,7 +17,7 @@ import torch
 from engagement_lab.dual_attention.environment import context_mask
 from engagement_lab.dual_attention.inputs import encode_posts, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
-from engagement_lab.dual_attention.text import token_kind, tokenize
+from engagement_lab.dual_attention.text import TopicModel, token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
 from engagement_lab.engagement.targets import CLASS_NAMES
 from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
@@ -89,13 +89,14 @@ def load_dual_attention(state: Any, config: dict[str, Any]) -> PopularityNet:
 
 
 def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preprocessor: dict[str, Any],
-                         environments: tuple[dict, tuple, dict], top_words: int,
+                         environments: tuple[dict, tuple, dict], topic_model: TopicModel, top_words: int,
                          device: str = "cpu") -> pd.DataFrame:  # fmt: skip
     """Per-user popular probability of the dual-attention model and its most attended caption tokens.
 
     The top words are the caption tokens (punctuation aside) with the highest attention weight.
     The post's environment is the mean over its user's history posts (training's environment of a
-    held-out post); a user without history gets the population mean, as training's fallback did."""
+    held-out post); a user without history gets the population mean, as training's fallback did. The post's
+    own topic vector comes from ``topic_model``, the LDA that gave the training posts theirs."""
     per_user, population, counts = environments
     if features.empty:
         return pd.DataFrame(columns=["row", "popular_probability", "top_attention_words", "environment"])
@@ -103,8 +104,8 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
     tokens = [tokenize(c) for c in features["caption"]]
     known = features["user_id"].astype(str).isin(per_user).to_numpy()
     envs = [per_user.get(str(u), population) for u in features["user_id"]]
-    encoded = encode_posts(preprocessor, tokens, stack(features["image_embedding"]),
-                           np.stack([e[0] for e in envs]), np.stack([e[1] for e in envs]))  # fmt: skip
+    encoded = encode_posts(preprocessor, tokens, stack(features["image_embedding"]), np.stack([e[0] for e in envs]),
+                           topic_model.topic_vectors(tokens), np.stack([e[1] for e in envs]))  # fmt: skip
     dev = pick_device(device)
     model = model.to(dev).eval()
     with torch.no_grad():

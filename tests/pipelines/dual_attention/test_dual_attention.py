@@ -12,6 +12,8 @@ import torch
 from kedro.runner import SequentialRunner
 
 from engagement_lab.dual_attention.analysis import iterative_kmeans, text_statistics
+from engagement_lab.dual_attention.environment import environment_distances
+from engagement_lab.dual_attention.inputs import encode_posts, fit_preprocessor
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import PAD, UNK, Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import binary_metrics
@@ -139,6 +141,42 @@ def test_text_statistics_count_and_filter():
     assert table.loc["😂", "kind"] == "emoji" and table.loc["😂", "m_p_minus_m_n"] == 2
     assert table.loc["#sun", "kind"] == "word"
     assert not {"the", "it", "with", "."} & set(table.index)  # articles, pronouns, prepositions, symbols
+
+
+def test_relative_environment_input_is_the_post_seen_from_its_environment():
+    rng = np.random.default_rng(0)
+    n = 60
+    tokens = [["w" + str(i % 7)] for i in range(n)]
+    image, image_env = rng.normal(2, 3, (n, 6)), rng.normal(2, 1, (n, 6))
+    topics, topic_env = rng.dirichlet(np.ones(4), n), rng.dirichlet(np.ones(4), n)
+    image_env[0], topics[0], topic_env[0] = image[0], np.eye(4)[1], np.eye(4)[1]  # post 0 is its environment
+    params = {"vocab_min_count": 1, "max_caption_len": 5, "image_pca": None}
+    fitted = {m: fit_preprocessor(tokens, image, image_env, topics, topic_env, {**params, "environment_input": m})
+              for m in ("mean", "relative")}  # fmt: skip
+    encoded = {m: encode_posts(p, tokens, image, image_env, topics, topic_env) for m, p in fitted.items()}
+    scale = (image.mean(0), image.std(0) + 1e-6)
+    post, env = (image - scale[0]) / scale[1], (image_env - scale[0]) / scale[1]
+    # mean (the paper): I_e on the image's scale, T_e standardised.
+    np.testing.assert_allclose(encoded["mean"]["image_env"], env, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(encoded["mean"]["topic_env"], (topic_env - topic_env.mean(0)) / (topic_env.std(0) + 1e-6),
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    # relative: post − environment and the two distances, standardised on these (train) posts.
+    pre, rel = fitted["relative"], encoded["relative"]
+    assert rel["image_env"].shape == (n, 6) and rel["topic_env"].shape == (n, 4 + 2)
+    for part in ("image_env", "topic_env"):
+        np.testing.assert_allclose(rel[part].mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(rel[part].std(0), 1, atol=1e-3)
+    offset = rel["image_env"] * pre["env_image_std"] + pre["env_image_mean"]
+    np.testing.assert_allclose(offset, post - env, rtol=1e-4, atol=1e-4)
+    topic_part = rel["topic_env"] * pre["env_topic_std"] + pre["env_topic_mean"]
+    np.testing.assert_allclose(topic_part[:, :4], topics - topic_env, atol=1e-5)
+    np.testing.assert_allclose(topic_part[:, 4:], environment_distances(post, env, topics, topic_env), atol=1e-4)
+    np.testing.assert_allclose(topic_part[0], [0, 0, 0, 0, 0, 0], atol=1e-4)  # no offset, no distance
+    with pytest.raises(ValueError, match="'offset'"):
+        fit_preprocessor(tokens, image, image_env, topics, topic_env, {**params, "environment_input": "offset"})
+    stale = {k: v for k, v in pre.items() if k != "environment_input"}
+    with pytest.raises(ValueError, match="re-run `kedro run --pipelines=dual_attention`"):
+        encode_posts(stale, tokens, image, image_env, topics, topic_env)
 
 
 def test_prepare_inputs_names_missing_columns():

@@ -110,6 +110,27 @@ def test_ppcl_scores_a_post_exactly_as_training_predicted_it(trained):
     assert scores["user_known_to_model"].mean() > 0.5  # test posts' users mostly posted in train too
 
 
+def test_dual_attention_scores_a_post_exactly_as_training_predicted_it(trained):
+    """The predict path (caption → tokens → LDA topics, the user's history environment, the fitted
+    preprocessor, the saved weights) gives the full model's own test predictions, post by post: a held-out
+    post's training environment is its user's history, and its topics come from the same LDA."""
+    catalog = predict_catalog(trained)
+    model_input = catalog.load("user_environment_model_input")
+    test = model_input[model_input["split"] == "test"].reset_index(drop=True)
+    features = test[["post_id", "user_id", "caption", "image"]].rename(
+        columns={"post_id": "row", "image": "image_embedding"}
+    )
+    model = load_dual_attention(
+        catalog.load("dual_attention_full_model"), catalog.load("dual_attention_full_history")["config"]
+    )
+    scores = score_dual_attention(features, model, catalog.load("dual_attention_preprocessor"),
+                                  user_environments(model_input, True), catalog.load("user_environment_lda"), 3)  # fmt: skip
+    saved = catalog.load("dual_attention_full_predictions")
+    expected = saved[(saved["split"] == "test") & (saved["seed"] == saved["seed"].min())].set_index("post_id")["prob"]
+    assert len(scores) == len(test) == len(expected)
+    np.testing.assert_allclose(scores.set_index("row").loc[expected.index, "popular_probability"], expected, atol=1e-5)
+
+
 def test_unknown_user_gets_the_population_prediction(folder_run):
     """The unknown user's probability is the population-environment one: the same post under any other
     unknown id gives it; under a known user's history it changes."""
@@ -122,12 +143,14 @@ def test_unknown_user_gets_the_population_prediction(folder_run):
         catalog.load("dual_attention_full_model"), catalog.load("dual_attention_full_history")["config"]
     )
     preprocessor = catalog.load("dual_attention_preprocessor")
+    topic_model = catalog.load("user_environment_lda")
     unknown = features[features["row"].isin(table.index[~table["known_user"]])]
     stranger = unknown.assign(user_id="instaloader:somebody-else")
-    population = score_dual_attention(stranger, model, preprocessor, envs, 3)["popular_probability"].to_numpy()
+    population = score_dual_attention(stranger, model, preprocessor, envs, topic_model, 3)
+    population = population["popular_probability"].to_numpy()
     assert population == pytest.approx(table.loc[unknown["row"], "dual_attention_popular_probability"].to_numpy())
     known_id = table.loc[table["known_user"] & (table["status"] == "scored"), "user_id"].iloc[0]
-    adopted = score_dual_attention(unknown.assign(user_id=known_id), model, preprocessor, envs, 3)
+    adopted = score_dual_attention(unknown.assign(user_id=known_id), model, preprocessor, envs, topic_model, 3)
     assert abs(adopted["popular_probability"].iloc[0] - population[0]) > 1e-6
 
 

@@ -7,7 +7,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from engagement_lab.dual_attention.inputs import INPUTS, encode_posts
+from engagement_lab.dual_attention.inputs import INPUTS, encode_model_input
 from engagement_lab.pipelines.reporting.nodes import register_models
 from tests.conftest import base_params
 from tests.pipelines.predict.conftest import predict_catalog
@@ -42,8 +42,7 @@ def test_dual_attention_and_ppcl_register_and_reproduce_their_test_predictions(t
     # Dual attention: [image | token ids | length | image env | topic env] → popular probability.
     model_input = companions["user_environment_model_input"]
     test = model_input[model_input["split"] == "test"].reset_index(drop=True)
-    encoded = encode_posts(companions["dual_attention_preprocessor"], [list(t) for t in test["tokens"]],
-                           *(np.stack(test[c].to_numpy()).astype(np.float32) for c in ("image", "image_env", "topic_env")))  # fmt: skip
+    encoded = encode_model_input(companions["dual_attention_preprocessor"], test)
     matrix = np.concatenate([encoded[k].reshape(len(test), -1).astype(np.float32) for k in INPUTS], axis=1)
     loaded = mlflow.pyfunc.load_model("models:/dual_attention.full/1")
     assert list(loaded.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, matrix.shape[1]]

@@ -28,7 +28,7 @@ METRICS = ("precision", "recall", "f_measure", "accuracy")
 
 
 def _check_input(model_input: pd.DataFrame) -> None:
-    needed = {"post_id", "user_id", "split", "label", "tokens", "image", "image_env", "topic_env"}
+    needed = {"post_id", "user_id", "split", "label", "tokens", "image", "image_env", "topics", "topic_env"}
     missing = needed - set(model_input.columns)
     if missing:
         raise ValueError(f"dual_attention: model input lacks columns {sorted(missing)}; run user_environment first")
@@ -38,16 +38,17 @@ def _check_input(model_input: pd.DataFrame) -> None:
 
 
 def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
-    """Vocabulary (train captions) and feature scalers (train posts), then tensors per split, and the word
-    vectors that start the word embedding (train and unlabelled captions)."""
+    """Vocabulary (train captions) and feature scalers (train posts), then tensors per split (the environment
+    as ``params.environment_input`` says), and the word vectors that start the word embedding (train and
+    unlabelled captions)."""
     _check_input(model_input)
     labelled = model_input[model_input["split"].isin(["train", "val", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
     tokens = [list(t) for t in labelled["tokens"]]
-    image, image_env, topic_env = (stack(labelled[c]) for c in ("image", "image_env", "topic_env"))
+    features = [stack(labelled[c]) for c in ("image", "image_env", "topics", "topic_env")]
     preprocessor = fit_preprocessor([t for t, is_train in zip(tokens, train, strict=True) if is_train],
-                                    image[train], topic_env[train], params)  # fmt: skip
-    encoded = encode_posts(preprocessor, tokens, image, image_env, topic_env)
+                                    *(f[train] for f in features), params)  # fmt: skip
+    encoded = encode_posts(preprocessor, tokens, *features)
     y = labelled["label"].astype("float32").to_numpy()
     arrays = {}
     for split in ("train", "val", "test"):
@@ -55,8 +56,9 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
         arrays[split] = Arrays(*(torch.from_numpy(np.ascontiguousarray(a[rows]))
                                  for a in (*(encoded[k] for k in INPUTS), y)))  # fmt: skip
     vocab = preprocessor["vocab"]
-    logger.info("dual_attention inputs: vocabulary %d (train captions), %s", len(vocab),
-                {s: len(a) for s, a in arrays.items()})  # fmt: skip
+    logger.info("dual_attention inputs: vocabulary %d (train captions), %s; environment input %r (%d + %d columns)",
+                len(vocab), {s: len(a) for s, a in arrays.items()}, preprocessor["environment_input"],
+                arrays["train"].image_env.shape[1], arrays["train"].topic_env.shape[1])  # fmt: skip
     word_vectors = _word_vectors(model_input, vocab, params)
     return {"arrays": arrays, "vocab": vocab, "frame": labelled[["post_id", "user_id", "split", "label"]],
             "tokens": tokens, "preprocessor": preprocessor, "word_vectors": word_vectors}  # fmt: skip

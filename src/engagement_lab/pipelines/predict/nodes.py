@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from engagement_lab.datasets import RawFolder
+from engagement_lab.dual_attention.text import TopicModel
 from engagement_lab.features.encoders import torch_threads
 from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder
 from engagement_lab.predict.scoring import (
@@ -46,14 +47,15 @@ def embed_new_posts(posts: pd.DataFrame, feature_params: dict[str, Any]) -> pd.D
 
 
 def score_dual_attention_posts(features: pd.DataFrame, model_state: Any, preprocessor: dict[str, Any],
-                               history: dict[str, Any], model_input: pd.DataFrame, params: dict[str, Any],
-                               user_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
-    """Per-user popular probability (dual-attention model) and its top attention words per post."""
+                               history: dict[str, Any], model_input: pd.DataFrame, topic_model: TopicModel,
+                               params: dict[str, Any], user_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+    """Per-user popular probability (dual-attention model) and its top attention words per post; the LDA
+    (``user_environment_lda``) gives a new post's topic vector."""
     with torch_threads(params["threads"]):
         environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
         model = load_dual_attention(model_state, history["config"])
-        return score_dual_attention(features, model, preprocessor, environments, params["dual_attention"]["top_words"],
-                                    params["device"])  # fmt: skip
+        return score_dual_attention(features, model, preprocessor, environments, topic_model,
+                                    params["dual_attention"]["top_words"], params["device"])  # fmt: skip
 
 
 def score_ppcl_posts(features: pd.DataFrame, model_state: Any, card: dict[str, Any], preprocessor: Any,

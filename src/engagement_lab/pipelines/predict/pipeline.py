@@ -43,10 +43,11 @@ def dual_attention_scorer() -> Pipeline:
     return scorer(
         "dual_attention",
         Node(score_dual_attention_posts,
-             ["features", "model", "preprocessor", "history", "user_environment_model_input", PARAMS,
-              "params:user_environment"], "scores", name="score"),
+             ["features", "model", "preprocessor", "history", "user_environment_model_input",
+              "user_environment_lda", PARAMS, "params:user_environment"], "scores", name="score"),
         {"model": f"dual_attention_{model}_model", "preprocessor": "dual_attention_preprocessor",
-         "history": f"dual_attention_{model}_history", "user_environment_model_input": "user_environment_model_input"},
+         "history": f"dual_attention_{model}_history", "user_environment_model_input": "user_environment_model_input",
+         "user_environment_lda": "user_environment_lda"},
         {PARAMS, "params:user_environment"},
     )  # fmt: skip
 
