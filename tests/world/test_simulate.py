@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from engagement_lab.world.config import EMOTIONS, build_config
-from engagement_lab.world.simulate import EMOTION_WORDS
+from engagement_lab.world.simulate import EMOTION_WORDS, simulate
 from tests.conftest import run_sample_world, world_params
 
 NOISE_SHARE = 0.25
@@ -89,6 +89,26 @@ def test_novelty_lifts_off_habit_posts(medium_world):
     assert lift == pytest.approx(effect, abs=0.2)
     assert 0.15 < (~table["on_habit"]).mean() < 0.35
     assert len(users) == 400
+
+
+def test_novelty_lifts_the_like_rate_and_leaves_every_other_draw(medium_world):
+    _, _, catalog, _ = medium_world
+    posts = catalog.load("ground_truth_posts")
+    config = build_config(world_params())
+    assert config.like_novelty_effect > 0
+    # Likes per view: log2 of the off-habit rate over the on-habit rate, on top of the views' novelty.
+    rate = posts.groupby("on_habit")["likes"].sum() / posts.groupby("on_habit")["views"].sum()
+    lift = np.log2(rate[False] / rate[True])
+    assert lift == pytest.approx(config.like_novelty_effect, abs=0.15)
+
+    # Without the lift the world draws the same views, counts and reactions; likes differ off habit only.
+    small = world_params(preset="tiny", render_images=False)
+    lifted = simulate(build_config(small)).posts
+    flat = simulate(build_config({**small, "like_novelty_effect": 0.0})).posts
+    off = ~lifted["on_habit"]
+    assert off.any() and (lifted.loc[off, "likes"] != flat.loc[off, "likes"]).mean() > 0.5
+    pd.testing.assert_frame_equal(lifted.loc[~off], flat.loc[~off])
+    pd.testing.assert_frame_equal(lifted.drop(columns="likes"), flat.drop(columns="likes"))
 
 
 def test_reaction_mix_follows_the_emotion(medium_world):

@@ -58,6 +58,10 @@ class WorldConfig:
     concept_appeal_sd: float = 0.7
     emotion_effects: tuple[float, ...] = (0.4, 0.5, 0.3, -0.2, -0.4, -0.3)
     novelty_effect: float = 0.6  # added when the concept is outside the user's habits
+    # Log2 lift of likes per view on an off-habit post: followers used to a user's content like
+    # a change more (the Instagram paper's user environment). It touches likes only, so views
+    # (PPCL's label) and every other count stay the same draws.
+    like_novelty_effect: float = 1.5
     hour_effect: float = 0.3  # amplitude of the time-of-day cycle, peak at 19:00 UTC
     weekend_effect: float = 0.15
     noise_share: float = 0.25  # share of the label's variance that is pure noise

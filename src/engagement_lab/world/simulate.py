@@ -58,7 +58,8 @@ class World:
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
-    names = ("taxonomy", "users", "posts", "popularity", "engagement", "text", "comments", "defects")
+    # New streams go last: spawning more children leaves the earlier ones unchanged.
+    names = ("taxonomy", "users", "posts", "popularity", "engagement", "text", "comments", "defects", "likes")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
@@ -247,6 +248,7 @@ def make_posts(config: WorldConfig, rngs: dict[str, np.random.Generator], taxono
         }
     )
     posts = pd.concat([posts, _engagement(config, rngs["engagement"], posts)], axis=1)
+    posts["likes"] = _lift_novel_likes(config, rngs["likes"], posts)
     with np.errstate(divide="ignore"):
         posts["label"] = np.log2(posts["views"] / posts["days"]) + 1  # SMPD's label; inf at zero days
     # Native ids per format, as each platform spells them.
@@ -299,6 +301,20 @@ def _engagement(config: WorldConfig, rng: np.random.Generator, posts: pd.DataFra
     for r, name in enumerate(REACTIONS):
         out[f"reaction_{name}"] = reactions[:, r].astype(np.int64)
     return pd.DataFrame(out, index=posts.index)
+
+
+def _lift_novel_likes(config: WorldConfig, rng: np.random.Generator, posts: pd.DataFrame) -> np.ndarray:
+    """The likes, with those of off-habit posts redrawn at ``like_novelty_effect`` on the like rate.
+
+    The draw comes from its own stream so that every other count, reactions included, keeps its
+    draws; reactions follow the emotion, not the novelty.
+    """
+    likes = posts["likes"].to_numpy().copy()
+    off = ~posts["on_habit"].to_numpy()
+    if config.like_novelty_effect != 0.0 and off.any():
+        views = posts["views"].to_numpy()[off].astype(float)
+        likes[off] = _counts(rng, views, config.like_rate, 2.0**config.like_novelty_effect)
+    return likes
 
 
 def _plan_defects(config: WorldConfig, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -89,6 +89,8 @@ def test_summary_reports_the_world(tiny_world):
     assert summary["posts"] == 400 and summary["users"] == 30
     assert set(summary["defects"]) == set(FORMATS)
     assert summary["noise_share_realised"] == pytest.approx(0.25, abs=0.08)
+    like_novelty = summary["config"]["like_novelty_effect"]
+    assert summary["like_novelty_realised"] == pytest.approx(like_novelty, abs=0.3)  # ~100 off-habit posts
     json.dumps(summary)  # plain JSON, no numpy scalars
 
 

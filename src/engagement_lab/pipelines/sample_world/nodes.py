@@ -97,6 +97,7 @@ def summarise_world(users: pd.DataFrame, posts: pd.DataFrame, comments: pd.DataF
     """Sizes and realised effect sizes of the world, for the report and MLflow."""
     config = build_config(params)
     finite = posts[np.isfinite(posts["label"])]
+    like_rate = posts.groupby("on_habit")["likes"].sum() / posts.groupby("on_habit")["views"].sum()
     return {
         "config": config_to_dict(config),
         "users": len(users),
@@ -107,6 +108,8 @@ def summarise_world(users: pd.DataFrame, posts: pd.DataFrame, comments: pd.DataF
         "oracle_r2_on_label": float(
             1 - ((finite["label"] - finite["oracle_score"]) ** 2).mean() / finite["label"].var()
         ),
+        # log2 of the off-habit over the on-habit like rate (likes per view): like_novelty_effect, realised.
+        "like_novelty_realised": float(np.log2(like_rate.get(False, np.nan) / like_rate.get(True, np.nan))),
         "component_sd": {
             c: float(posts[c].std())
             for c in (
