@@ -311,7 +311,7 @@ def _lift_novel_likes(config: WorldConfig, rng: np.random.Generator, posts: pd.D
     """
     likes = posts["likes"].to_numpy().copy()
     off = ~posts["on_habit"].to_numpy()
-    if config.like_novelty_effect != 0.0 and off.any():
+    if config.like_novelty_effect != 0.0:  # at 0 the world is the one drawn before the lift existed
         views = posts["views"].to_numpy()[off].astype(float)
         likes[off] = _counts(rng, views, config.like_rate, 2.0**config.like_novelty_effect)
     return likes
