@@ -1,5 +1,5 @@
 # Engagement Lab: two commands on a fresh machine.
-#   make run    create .venv if missing, install the pinned stack, run the default pipeline
+#   make run    create .venv if missing, install the pinned stack, run the demo (sample world → every pipeline)
 #   make test   same set-up, then the whole test suite
 # The install is skipped while requirements.lock and pyproject.toml are unchanged.
 
@@ -25,8 +25,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# The demo: the sample world, then every pipeline on it. Your own data: `kedro run` (README, "Your own data").
 run: install
-	$(BIN)/kedro run
+	$(BIN)/kedro run --pipelines=demo
 
 test: install browser
 	$(BIN)/ruff check src tests bench

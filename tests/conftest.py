@@ -13,6 +13,7 @@ from kedro.io import DataCatalog
 from kedro.io.core import generate_timestamp
 from kedro.runner import SequentialRunner
 
+from engagement_lab.pipelines.demo import on_sample_world
 from engagement_lab.pipelines.features import create_pipeline as features_pipeline
 from engagement_lab.pipelines.ingestion import create_pipeline as ingestion_pipeline
 from engagement_lab.pipelines.sample_world import create_pipeline
@@ -59,9 +60,9 @@ def add_params(catalog: DataCatalog, name: str, params: dict) -> DataCatalog:
 
 
 def run_ingestion(catalog: DataCatalog, **overrides) -> DataCatalog:
-    """Run the ingestion pipeline on a catalog that already holds a written world."""
+    """Run the ingestion pipeline, as the demo wires it, on a catalog that already holds a written world."""
     catalog["params:ingestion"] = base_params("ingestion", **overrides)
-    SequentialRunner().run(ingestion_pipeline(), catalog)
+    SequentialRunner().run(on_sample_world(ingestion_pipeline()), catalog)
     return catalog
 
 

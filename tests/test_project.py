@@ -42,6 +42,7 @@ def test_registry_lists_the_pipelines(project_copy):
     out = kedro(project_copy, "registry", "list").stdout
     for name in [
         "__default__",
+        "demo",
         "sample_world",
         "ingestion",
         "features",
@@ -76,9 +77,10 @@ def test_kedro_run_writes_the_world_and_one_mlflow_run(project_copy):
 
 
 def test_kedro_run_ingestion_logs_the_reconciliation_to_mlflow(project_copy):
-    if not (project_copy / "data/01_raw/sample_world/smpd/train_label.txt").exists():
-        kedro(project_copy, "run", "--pipelines=sample_world", "--params=sample_world.preset=tiny")
-    kedro(project_copy, "run", "--pipelines=ingestion")
+    # The demo's first two steps in one run: its ingestion reads the folders the sample world writes.
+    kedro(
+        project_copy, "run", "--pipelines=demo", "--to-outputs=ingestion_metrics", "--params=sample_world.preset=tiny"
+    )
     assert (project_copy / "data/03_primary/posts.parquet").is_file()
     with sqlite3.connect(project_copy / "mlflow.db") as db:
         metrics = dict(db.execute("select key, value from metrics").fetchall())

@@ -71,15 +71,22 @@ class RawFolder(dict):
 
 
 class RawFolderDataset(PartitionedDataset):
-    """A whole raw export folder, one :class:`BytesDataset` per file, loaded lazily.
+    """A user's raw export folder, read-only: one :class:`BytesDataset` per file, loaded lazily.
 
     Loading a folder that does not exist gives an empty :class:`RawFolder` instead of an
     error, so a source that is not selected need not be on disk; the ingestion node
-    says clearly when a *selected* source is empty.
+    says clearly when a *selected* source is empty. Saving always fails: a user's raw data
+    is never written (the sample world writes :class:`SampleWorldFolderDataset` folders).
     """
 
-    def __init__(self, *, path: str, overwrite: bool = False, **kwargs: Any) -> None:
-        super().__init__(path=path, dataset=BytesDataset, overwrite=overwrite, **kwargs)
+    def __init__(self, *, path: str, **kwargs: Any) -> None:
+        super().__init__(path=path, dataset=BytesDataset, overwrite=False, **kwargs)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(
+            f"{self._path} is a raw data folder, and raw data is read-only: no pipeline writes it "
+            "(the sample world writes its own sample_world_<source> folders)"
+        )
 
     def load(self) -> RawFolder:
         if not self._filesystem.exists(self._normalized_path):
@@ -90,6 +97,27 @@ class RawFolderDataset(PartitionedDataset):
             if "No partitions found" in str(error):
                 return RawFolder(self._path, {})
             raise
+
+
+class SampleWorldFolderDataset(RawFolderDataset):
+    """A raw-format folder that the sample world writes: the whole folder is replaced on save.
+
+    ``engagement_lab.hooks.RawDataGuardHook`` stops a run before it starts if one of these
+    points inside (or above) a ``raw_<source>`` folder."""
+
+    def __init__(self, *, path: str, **kwargs: Any) -> None:
+        PartitionedDataset.__init__(self, path=path, dataset=BytesDataset, overwrite=True, **kwargs)
+
+    def save(self, data: dict[str, Any]) -> None:
+        PartitionedDataset.save(self, data)
+
+
+class OptionalParquetDataset(ParquetDataset):
+    """A parquet table that may not exist: loading it then gives ``None`` (the sample world's ground truth,
+    which a user's own data does not have)."""
+
+    def load(self) -> pd.DataFrame | None:
+        return super().load() if self._exists() else None
 
 
 class CacheParquetDataset(ParquetDataset):
@@ -104,3 +132,19 @@ class CacheParquetDataset(ParquetDataset):
         if not self._exists():
             return pd.DataFrame({c: pd.Series(dtype="object") for c in self._columns})
         return super().load()
+
+
+class NotRunDataset(AbstractDataset):
+    """Stands in for an output whose pipeline did not run: loads as ``value`` (None or a not-run contract)."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def load(self) -> Any:
+        return self._value
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("a not-run placeholder cannot be saved")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"not_run": True}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractDataset, DataCatalog
-from kedro.io.core import DatasetError
+from kedro.io import DataCatalog
+
+from engagement_lab.datasets import NotRunDataset
 
 logger = logging.getLogger(__name__)
 
@@ -73,38 +74,6 @@ def missing_models(catalog: DataCatalog, pipeline: Any) -> list[str]:
     return lines
 
 
-def project_pipelines() -> dict[str, Any]:
-    """Every pipeline under ``engagement_lab.pipelines`` (``kedro run --pipelines=x`` registers only x)."""
-    import importlib
-    import pkgutil
-
-    import engagement_lab.pipelines as package
-
-    found = {}
-    for module in pkgutil.iter_modules(package.__path__):
-        try:
-            found[module.name] = importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
-        except Exception as error:  # noqa: BLE001 - a broken pipeline must not hide the missing model
-            logger.debug("pipeline %s not loaded: %s", module.name, error)
-    return found
-
-
-class _NotRunDataset(AbstractDataset):
-    """Stands in for an input whose pipeline has not run: loads as ``value`` (None or a not-run contract)."""
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def load(self) -> Any:
-        return self._value
-
-    def save(self, data: Any) -> None:
-        raise DatasetError("a not-run placeholder cannot be saved")
-
-    def _describe(self) -> dict[str, Any]:
-        return {"not_run": True}
-
-
 class ReportingInputsHook:
     """Before a run that includes the ``reporting`` nodes (tag ``reporting``), check that the results and
     models they read exist. A missing one means its pipeline has not run: with ``reporting.on_missing: error``
@@ -142,7 +111,7 @@ class ReportingInputsHook:
         quiet.setLevel(logging.ERROR)  # "Replacing dataset" once per stand-in: the warning above says it all
         for name in missing:
             value = not_run(sections[name], producers[name], f"{name} does not exist") if name in sections else None
-            catalog[name] = _NotRunDataset(value)
+            catalog[name] = NotRunDataset(value)
         quiet.setLevel(level)
 
 
@@ -153,6 +122,8 @@ class MissingResultsError(RuntimeError):
 def _producers(names: list[str]) -> dict[str, list[str]]:
     """The project pipelines that write each dataset, by name (reporting only reads results). Built afresh
     from ``engagement_lab.pipelines``: during ``kedro run --pipelines=x`` Kedro's registry holds only x."""
+    from engagement_lab.pipelines.demo import project_pipelines
+
     outputs = {name: pipeline.all_outputs() for name, pipeline in project_pipelines().items() if name != "reporting"}
     return {name: sorted(p for p, written in outputs.items() if name in written) for name in names}
 
@@ -165,3 +136,56 @@ class MissingModelsHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
         if lines := missing_models(catalog, pipeline):
             raise MissingModelError("This run needs trained models that do not exist yet:\n  " + "\n  ".join(lines))
+
+
+class RawDataError(RuntimeError):
+    """A run would write into a user's raw data folder."""
+
+
+def _local_path(dataset: Any) -> Path | None:
+    """Where a file-backed dataset lives on this machine (``None`` for memory, MLflow or remote datasets)."""
+    location = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+    if location is None or "://" in str(location) and not str(location).startswith("file://"):
+        return None
+    return Path(str(location).removeprefix("file://")).resolve()
+
+
+def raw_folder_paths(catalog: DataCatalog, names: set[str]) -> dict[str, Path]:
+    """The local folder of every read-only raw dataset among ``names`` and ``raw_<folder>``."""
+    from engagement_lab.datasets import RawFolderDataset, SampleWorldFolderDataset
+    from engagement_lab.pipelines.demo import RAW_FOLDERS
+
+    paths = {}
+    for name in sorted(names | {f"raw_{folder}" for folder in RAW_FOLDERS}):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        dataset = catalog.get(name)
+        if isinstance(dataset, RawFolderDataset) and not isinstance(dataset, SampleWorldFolderDataset):
+            if (path := _local_path(dataset)) is not None:
+                paths[name] = path
+    return paths
+
+
+def writes_into_raw_data(catalog: DataCatalog, pipeline: Any) -> list[str]:
+    """One line per output of ``pipeline`` whose file lies inside (or contains) a raw data folder."""
+    raw = raw_folder_paths(catalog, set(pipeline.inputs()))
+    clashes = []
+    for name in sorted(pipeline.all_outputs()):
+        path = _local_path(catalog.get(name))
+        for raw_name, raw_path in raw.items():
+            if path is not None and (path == raw_path or raw_path in path.parents or path in raw_path.parents):
+                clashes.append(f"{name} ({path}) would write into {raw_name} ({raw_path})")
+    return clashes
+
+
+class RawDataGuardHook:
+    """Before any node runs, stop a run that would write where a raw data folder (``raw_<source>``) points:
+    a user's exports are read-only, whatever the catalog in ``conf/local`` says."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
+        if clashes := writes_into_raw_data(catalog, pipeline):
+            raise RawDataError(
+                "This run would write into raw data, which is read-only; point these outputs elsewhere "
+                "(conf/local/catalog.yml):\n  " + "\n  ".join(clashes)
+            )

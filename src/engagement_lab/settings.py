@@ -10,9 +10,14 @@ for _var in ("DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETR
 # Matplotlib in nodes draws off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from engagement_lab.hooks import MissingModelsHook, MlflowArtifactsHook, ReportingInputsHook  # noqa: E402
+from engagement_lab.hooks import (  # noqa: E402
+    MissingModelsHook,
+    MlflowArtifactsHook,
+    RawDataGuardHook,
+    ReportingInputsHook,
+)
 
-HOOKS = (MlflowArtifactsHook(), MissingModelsHook(), ReportingInputsHook())
+HOOKS = (RawDataGuardHook(), MlflowArtifactsHook(), MissingModelsHook(), ReportingInputsHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.world.truth import truth_for
 
 
 def _grid(n: int, per_row: int) -> tuple[int, int, list[tuple[int, int]]]:
@@ -59,9 +59,9 @@ def popularity_figure(posts: pd.DataFrame, users: pd.DataFrame, ground_truth_pos
     known = frame.dropna(subset=["followers"])
     rho = float(spearmanr(known["followers"], known["popularity"]).statistic) if len(known) > 2 else float("nan")
     subtitle = f"(c) vs followers: Spearman {rho:.2f}"
-    if ground_truth_posts is not None and len(ground_truth_posts):
-        truth = truth_by_post_id(ground_truth_posts, [source])[["post_id", "oracle_score"]]
-        with_truth = known.merge(truth, on="post_id", how="inner")
+    truth, _ = truth_for(ground_truth_posts, known["post_id"], source)
+    if truth is not None:
+        with_truth = known.join(truth["oracle_score"], on="post_id", how="inner")
         if len(with_truth) > 2:
             oracle_rho = spearmanr(with_truth["followers"], with_truth["oracle_score"]).statistic
             subtitle += f" (oracle {oracle_rho:.2f})"

@@ -52,6 +52,8 @@ def _section_header(name: str, contract: dict[str, Any], paper: dict[str, Any]) 
 
 def _not_run_text(name: str, contract: dict[str, Any] | None) -> str:
     contract = contract or {}
+    if contract.get("inputs_missing"):
+        return f"Not run on this data: {contract.get('reason')}."
     producer = contract.get("producer")
     how = f"`kedro run --pipelines={producer}`" if producer else "its pipeline"
     return f"Not run: no `{name}` results yet ({contract.get('reason', 'missing')}). Run {how}, then `reporting`."
@@ -87,7 +89,8 @@ def _overview_rows(contracts: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, contract in contracts.items():
         if is_not_run(contract):
-            rows.append([name, "not run", "", "", ""])
+            skipped = (contract or {}).get("inputs_missing")
+            rows.append([name, f"not run: {contract['reason']}" if skipped else "not run yet", "", "", ""])
             continue
         sizes = ", ".join(f"{k} {v:,}" for k, v in contract.get("split_sizes", {}).items())
         seed = contract.get("seed")

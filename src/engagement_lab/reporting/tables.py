@@ -26,9 +26,11 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def not_run(pipeline: str, producer: str | None, reason: str) -> dict[str, Any]:
-    """The stand-in for a contract whose pipeline has not run (see ``engagement_lab.hooks``)."""
-    return {"pipeline": pipeline, "not_run": True, "producer": producer, "reason": reason}
+def not_run(pipeline: str, producer: str | None, reason: str, inputs_missing: bool = False) -> dict[str, Any]:
+    """The stand-in for a contract whose pipeline has not run: not yet (see ``engagement_lab.hooks``), or
+    skipped because the data lacks what its method needs (``inputs_missing``, see ``engagement_lab.runner``)."""
+    return {"pipeline": pipeline, "not_run": True, "producer": producer, "reason": reason,
+            "inputs_missing": inputs_missing}  # fmt: skip
 
 
 def is_not_run(contract: Any) -> bool:
@@ -160,6 +162,8 @@ def context_lines(contract: dict[str, Any]) -> list[tuple[str, str]]:
     seed = contract.get("seed")
     lines = [("dataset", str(contract.get("dataset"))), ("split sizes", sizes or "—"),
              ("seed", ", ".join(map(str, seed)) if isinstance(seed, list) else str(seed))]  # fmt: skip
+    if "oracle_omitted" in contract:
+        lines.append(("oracle", f"omitted: {contract['oracle_omitted']}"))
     for key in ("split_seed", "protocol", "notes", "users"):
         if key in contract and isinstance(contract[key], str | int | float):
             lines.append((key.replace("_", " "), str(contract[key])))

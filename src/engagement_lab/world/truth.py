@@ -27,3 +27,20 @@ def truth_by_post_id(ground_truth_posts: pd.DataFrame, sources: list[str] | None
         frame.insert(0, "post_id", (source + ":" + native).astype("string"))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def truth_for(ground_truth_posts: pd.DataFrame | None, post_ids: pd.Series, source: str,
+              ) -> tuple[pd.DataFrame | None, str]:  # fmt: skip
+    """The ground truth of exactly these posts (indexed by ``post_id``), or ``None`` and why it is omitted.
+
+    Ground truth exists only for the sample world. It is used only when it describes every evaluated
+    post: after a demo run its files stay on disk, and a user's own posts must not meet them."""
+    if ground_truth_posts is None or ground_truth_posts.empty:
+        return None, "no ground truth: only the sample world has one (data/09_ground_truth)"
+    truth = truth_by_post_id(ground_truth_posts, [source]).drop_duplicates("post_id").set_index("post_id")
+    wanted = pd.Index(post_ids.astype("string").unique())
+    found = int(wanted.isin(truth.index).sum())
+    if found < len(wanted):
+        return None, (f"no ground truth for these posts: the sample world's ground truth describes {found} of "
+                      f"{len(wanted)} {source} posts, so it belongs to other data")  # fmt: skip
+    return truth.loc[wanted], ""

@@ -19,7 +19,7 @@ from tests.pipelines.ppcl.conftest import tiny_params as tiny_ppcl_params
 TABLES = ("posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings", "ground_truth_posts")
 # Only the models predict reads: the full dual-attention model (one seed, few epochs), the
 # pre-publication CatBoost (small) and PPCL's full model (one seed, small), with what they are built from.
-TRAIN_NODES = ("select_posts", "label_and_split", "fit_topic_model", "build_model_input",
+TRAIN_NODES = ("check_user_environment_inputs", "select_posts", "label_and_split", "fit_topic_model", "build_model_input",
                "prepare_dual_attention_inputs", "export_dual_attention_preprocessor", "full.train",
                "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost",
                "build_ppcl_input", "split_ppcl_posts", "ppcl.full.train", "ppcl_model_card")  # fmt: skip
@@ -50,7 +50,8 @@ def trained(tiny_world, tiny_featured, tmp_path_factory):
     """The root of a project holding the tiny world's tables, its example new posts and the trained models."""
     raw, _ = tiny_world
     root = tmp_path_factory.mktemp("predict")
-    shutil.copytree(raw / "new_posts", root / "data/01_raw/sample_world/new_posts")
+    # As a user would: their new posts in data/01_raw/new_posts (raw_new_posts).
+    shutil.copytree(raw / "new_posts", root / "data/01_raw/new_posts")
     catalog = project_catalog(root)
     for name in TABLES:
         catalog.save(name, tiny_featured.load(name))

@@ -41,7 +41,7 @@ def folder_run(trained):
 def test_every_example_post_is_one_row_with_what_happened(folder_run):
     root, catalog = folder_run
     table = catalog.load("predictions")
-    folder = root / "data/01_raw/sample_world/new_posts"
+    folder = root / "data/01_raw/new_posts"
     assert len(table) == len(list(folder.rglob("*_UTC.json.xz"))) == len(EXAMPLE_CASES)
     assert table["post_ref"].is_unique and table["row"].tolist() == list(range(len(table)))
     by_reason = table.set_index("post_ref")
@@ -136,7 +136,7 @@ def test_unknown_user_gets_the_population_prediction(folder_run):
     unknown id gives it; under a known user's history it changes."""
     _, catalog = folder_run
     table = catalog.load("predictions").set_index("row")
-    posts = read_new_posts(catalog.load("raw_new_posts"), None, predict_params(), base_params("ingestion"))
+    posts = read_new_posts(catalog.load("sample_world_new_posts"), None, predict_params(), base_params("ingestion"))
     features = embed_posts(posts, catalog.load("params:features"))
     envs = user_environments(catalog.load("user_environment_model_input"), True)
     model = load_dual_attention(
@@ -166,7 +166,7 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
     root = trained
     catalog = predict_catalog(root, input="csv")
     posts = catalog.load("posts")
-    source = root / "data/01_raw/sample_world/new_posts"
+    source = root / "data/01_raw/new_posts"
     images = sorted(p for p in source.rglob("*_UTC.jpg") if check_image(p.read_bytes(), str(p), 32) is None)
     known = posts.loc[posts["source"] == "instaloader", "user_id"].iloc[0]
     split = catalog.load("ppcl_split_input")

@@ -3,6 +3,7 @@ a self-contained HTML page, and what a missing contract does."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import plotly.graph_objects as go
@@ -16,7 +17,7 @@ from engagement_lab.pipelines.reporting import create_pipeline
 from engagement_lab.pipelines.reporting.nodes import build_report, popularity_plot
 from engagement_lab.pipelines.reporting.pipeline import CONTRACTS
 from engagement_lab.reporting.figures import confusion_figure, placeholder
-from engagement_lab.reporting.tables import check_contract, contract_tables
+from engagement_lab.reporting.tables import check_contract, contract_tables, not_run
 from engagement_lab.results import results_contract
 from tests.conftest import base_params
 
@@ -116,8 +117,18 @@ def test_missing_contract_is_reported_as_not_run():
     markdown, page = build_report(_params(), **_figures(), alpha=_regression_contract(), beta=not_run)
     assert "Not run: no `beta` results yet (beta_metrics does not exist)" in markdown
     assert "`kedro run --pipelines=engagement`" in markdown
-    assert "| beta | not run |" in markdown and "not-run" in page
+    assert "| beta | not run yet |" in markdown and "not-run" in page
     assert "full (PPCL)" in markdown  # the contracts that exist are still reported
+
+
+def test_a_pipeline_skipped_for_missing_inputs_is_reported_with_its_reason():
+    reason = "no crowdtangle posts (sources present: ['smpd'])"
+    skipped = not_run("beta", "engagement_clustering", reason, inputs_missing=True)
+    markdown, page = build_report(_params(), **_figures(), alpha=_regression_contract(), beta=skipped)
+    assert f"Not run on this data: {reason}." in markdown
+    assert f"| beta | not run: {reason} |" in markdown.replace("\\|", "|")
+    assert "kedro run --pipelines=engagement_clustering" not in markdown  # running it again would not help
+    assert html.escape(f"Not run on this data: {reason}.") in page
 
 
 def test_malformed_contract_names_the_problem():

@@ -8,6 +8,7 @@ from kedro.runner import SequentialRunner
 from PIL import Image
 
 from engagement_lab.datasets import RawFolder
+from engagement_lab.pipelines.demo import on_sample_world
 from engagement_lab.pipelines.pretraining import create_pipeline as pretraining_pipeline
 from engagement_lab.pipelines.transfer_evaluation import create_pipeline
 from engagement_lab.pipelines.transfer_evaluation.nodes import list_emotion_images
@@ -66,7 +67,7 @@ def evaluated(tiny_clustered):
     transfer = base_params("transfer_evaluation", splits=2, imagenet_image_size=64)
     transfer["finetune"].update(epochs=1, device="cpu")
     add_params(catalog, "transfer_evaluation", transfer)
-    SequentialRunner().run(create_pipeline(), catalog)
+    SequentialRunner().run(on_sample_world(create_pipeline()), catalog)
     return catalog
 
 

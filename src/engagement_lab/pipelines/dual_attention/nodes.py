@@ -20,8 +20,9 @@ from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_prepr
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
+from engagement_lab.ingestion.provenance import dataset_label
 from engagement_lab.results import contract_metrics, results_contract
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
 METRICS = ("precision", "recall", "f_measure", "accuracy")
@@ -129,23 +130,26 @@ def train_variant(inputs: dict[str, Any], params: dict[str, Any],
     return first, predictions, {"config": config.to_dict(), "seeds": [int(s) for s in seeds], "runs": histories}
 
 
-def oracle_predictions(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, source: str) -> pd.DataFrame:
+def oracle_predictions(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None,
+                       source: str) -> tuple[pd.DataFrame | None, str]:  # fmt: skip
     """What is learnable: the noise-free oracle_score against a per-user threshold at the median of the
-    user's train posts (users without train posts: the median of their context posts)."""
-    truth = truth_by_post_id(ground_truth_posts, [source]).set_index("post_id")["oracle_score"]
+    user's train posts (users without train posts: the median of their context posts). ``None`` and the
+    reason when these posts have no ground truth (a user's own data)."""
+    truth, omitted = truth_for(ground_truth_posts, model_input["post_id"], source)
+    if truth is None:
+        return None, omitted
     frame = model_input[["post_id", "user_id", "split", "label"]].copy()
-    frame["oracle_score"] = frame["post_id"].map(truth).astype(float)
-    if frame["oracle_score"].isna().all():
-        raise ValueError(f"no ground truth for the {source} posts: the oracle needs the sample world")
+    frame["oracle_score"] = frame["post_id"].map(truth["oracle_score"]).astype(float)
     train_median = frame[frame["split"] == "train"].groupby("user_id")["oracle_score"].median()
     context_median = frame[frame["split"].isin(["train", "unlabelled"])].groupby("user_id")["oracle_score"].median()
     threshold = frame["user_id"].map(train_median).fillna(frame["user_id"].map(context_median))
     frame["prob"] = (frame["oracle_score"] > threshold).astype(float)
-    return frame[frame["split"] == "test"]
+    return frame[frame["split"] == "test"], ""
 
 
-def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, params: dict[str, Any],
-                    user_params: dict[str, Any], *predictions: pd.DataFrame) -> tuple[dict, dict, pd.DataFrame, go.Figure]:  # fmt: skip
+def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, params: dict[str, Any],
+                    user_params: dict[str, Any], ingestion_sources: dict[str, Any] | None,
+                    *predictions: pd.DataFrame) -> tuple[dict, dict, pd.DataFrame, go.Figure]:  # fmt: skip
     """Precision, recall, F-measure and accuracy on test per model (mean over seeds, std beside),
     the oracle, the results contract, its MLflow metrics, the table and a bar chart."""
     names = list(params["models"])
@@ -161,14 +165,17 @@ def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame,
         stds[name] = {m: float(per_seed[m].std(ddof=1)) if len(per_seed) > 1 else 0.0 for m in METRICS}
         rows.append({"model": name, "group": params["models"][name].get("group", ""), "seeds": len(per_seed),
                      **{m: means[name][m] for m in METRICS}, **{f"{m}_std": stds[name][m] for m in METRICS}})  # fmt: skip
-    oracle = oracle_predictions(model_input, ground_truth_posts, user_params["source"])
-    oracle_metrics = binary_metrics(oracle["label"].astype(int), oracle["prob"] > 0.5)
-    rows.append({"model": "oracle", "group": "oracle", "seeds": 0, **oracle_metrics})
+    oracle, omitted = oracle_predictions(model_input, ground_truth_posts, user_params["source"])
+    oracle_metrics = {} if oracle is None else binary_metrics(oracle["label"].astype(int), oracle["prob"] > 0.5)
+    if oracle is None:
+        logger.info("dual_attention: oracle omitted: %s", omitted)
+    else:
+        rows.append({"model": "oracle", "group": "oracle", "seeds": 0, **oracle_metrics})
     table = pd.DataFrame(rows)
     sizes = {s: int((model_input["split"] == s).sum()) for s in ("train", "val", "test")}
     results = results_contract(
         "dual_attention",
-        dataset=params["dataset"],
+        dataset=dataset_label(ingestion_sources, user_params["source"]),
         split_sizes=sizes,
         seed=[int(s) for s in params["seeds"]],
         models=means,
@@ -178,6 +185,7 @@ def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame,
         users=int(model_input["user_id"].nunique()),
         notes="test metrics in percent, popular = positive class; mean over training seeds (std in 'stds'); "
         "oracle = noise-free oracle_score against a per-user median threshold fitted on train",
+        **({"oracle_omitted": omitted} if oracle is None else {}),
     )
     logger.info("dual_attention test results:\n%s", table[["model", "seeds", *METRICS]].round(2).to_string())
     return results, contract_metrics(results), table, _results_figure(table)

@@ -73,7 +73,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(evaluate_models,
                  ["user_environment_model_input", "ground_truth_posts", "params:dual_attention",
-                  "params:user_environment", *(f"dual_attention_{m}_predictions" for m in MODELS)],
+                  "params:user_environment", "ingestion_sources",
+                  *(f"dual_attention_{m}_predictions" for m in MODELS)],
                  ["dual_attention_metrics", "dual_attention_mlflow_metrics", "dual_attention_results_table",
                   "dual_attention_results_plot"], name="evaluate_dual_attention"),
             Node(image_clusters, ["user_environment_model_input", "params:dual_attention"],

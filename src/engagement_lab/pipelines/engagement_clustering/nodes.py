@@ -19,7 +19,8 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +30,41 @@ CLUSTER_GENERATION, PRETRAINING = "cluster_generation", "pretraining"
 TOKEN_PATTERN = r"(?u)\b\w\w+\b|[^\w\s]"
 
 
-def split_posts(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, comments: pd.DataFrame,
+                 params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """What VisE's clustering needs: the source's posts, their comments, reaction counts, and images
+    to pretrain on (the pseudo-labels exist only to pretrain an image model)."""
+    name = params["source"]
+    source = posts[posts["source"] == name]
+    lacks = []
+    if source.empty:
+        present = sorted(posts["source"].dropna().unique())
+        lacks.append(f"no {name} posts (sources present: {present}); VisE needs comments and the five reactions "
+                     "of a CrowdTangle export: add one, or set engagement_clustering.source")  # fmt: skip
+    post_ids = set(source["post_id"])
+    n_comments = int(comments["post_id"].isin(post_ids).sum())
+    with_reactions = int(source[REACTION_COLUMNS].notna().any(axis=1).sum())
+    with_image = int(images.loc[images["decodable"].fillna(False).astype(bool), "post_id"].isin(post_ids).sum())
+    if not source.empty:
+        if n_comments == 0:
+            lacks.append(f"no comments on the {len(source)} {name} posts: the comment clusters need a comments "
+                         "export (CrowdTangle's comments.csv)")  # fmt: skip
+        if with_reactions == 0:
+            lacks.append(f"no reaction counts on the {name} posts (Haha, Sad, Angry, Wow, Love)")
+        if with_image == 0:
+            lacks.append(f"no {name} post has a decodable image: the pseudo-labels exist to pretrain an image "
+                         "model (VisE), so there is nothing to pretrain on")  # fmt: skip
+    return input_check("engagement_clustering", lacks, posts=len(source), comments=n_comments,
+                       posts_with_reactions=with_reactions, posts_with_image=with_image)  # fmt: skip
+
+
+def split_posts(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any],
+                input_check: dict[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
     """The source's posts with a decodable image, randomly split into the two disjoint subsets.
 
     Posts without a decodable image cannot be pretrained on; they are counted and logged."""
+    if input_check is not None:
+        require_inputs(input_check)
     source = posts[posts["source"] == params["source"]]
     if source.empty:
         raise ValueError(
@@ -176,12 +208,12 @@ def cluster_quality(
     """NMI of the clusters with the world's planted emotions and concepts, on the held-out
     pretraining posts: per comment, per post (its majority comment cluster) and per reaction."""
     labels = vise_pseudo_labels
-    truth = truth_by_post_id(ground_truth_posts, [params["source"]])[["post_id", "emotion", "concept"]]
-    truth = truth.set_index("post_id")
+    truth, omitted = truth_for(ground_truth_posts, labels["post_id"], params["source"])
     nmi: dict[str, float] = {}
-    if not labels["post_id"].isin(truth.index).all():
-        logger.warning("The ground truth does not cover these posts (not the sample world?); no NMI reported")
+    if truth is None:
+        logger.info("No NMI with planted structure: %s", omitted)
     else:
+        truth = truth[["emotion", "concept"]]
         per_comment = labels.explode("comment_clusters").dropna(subset=["comment_clusters"]).join(truth, on="post_id")
         per_post = labels[labels["n_comments"] > 0].join(truth, on="post_id")
         majority = per_post["comment_clusters"].map(lambda c: int(np.bincount(np.asarray(c, dtype=np.int64)).argmax()))
@@ -196,4 +228,5 @@ def cluster_quality(
     metrics = {name: {"value": float(value), "step": 0} for name, value in nmi.items()}
     metrics["comment_clusters"] = {"value": float(len(report["comment_clusters"])), "step": 0}
     metrics["reaction_clusters"] = {"value": float(len(report["reaction_clusters"])), "step": 0}
-    return {**report, "nmi_on_pretraining_posts": nmi}, metrics
+    extra = {"nmi_omitted": omitted} if truth is None else {}
+    return {**report, "nmi_on_pretraining_posts": nmi, **extra}, metrics

@@ -2,8 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from engagement_lab.inputs_check import INPUT_CHECK_TAG
+
 from .nodes import (
     assign_pseudo_labels,
+    check_inputs,
     cluster_quality,
     cluster_report,
     fit_comment_clusters,
@@ -17,7 +20,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     params = "params:engagement_clustering"
     return Pipeline(
         [
-            Node(split_posts, ["posts", "images", params], "vise_posts", name="split_posts"),
+            Node(check_inputs, ["posts", "images", "comments", params], "engagement_clustering_input_check",
+                 name="check_engagement_clustering_inputs", tags=INPUT_CHECK_TAG),
+            Node(split_posts, {"posts": "posts", "images": "images", "params": params,
+                               "input_check": "engagement_clustering_input_check"}, "vise_posts", name="split_posts"),
             Node(sample_comments, ["comments", "vise_posts", params], "vise_sampled_comments",
                  name="sample_comments"),
             Node(fit_comment_clusters, ["vise_sampled_comments", params], ["comment_vectorizer", "comment_kmeans"],

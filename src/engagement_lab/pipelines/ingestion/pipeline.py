@@ -6,6 +6,8 @@ Each source is the same one-node template under its own namespace (``smpd.ingest
 
 from kedro.pipeline import Node, Pipeline
 
+from engagement_lab.ingestion.provenance import describe_sources
+
 from .nodes import READERS, TABLES, combine_sources, make_reader, reconciliation_metrics
 
 
@@ -32,6 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 reconciliation_metrics, "ingestion_reconciliation", "ingestion_metrics", name="reconciliation_metrics"
+            ),
+            Node(
+                describe_sources,
+                {"reconciliation": "ingestion_reconciliation", **{s: f"raw_{s}" for s in READERS}},
+                "ingestion_sources",
+                name="describe_sources",
             ),
         ]
     )

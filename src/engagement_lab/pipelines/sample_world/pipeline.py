@@ -38,14 +38,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 render_images, ["ground_truth_posts", "params:sample_world"], "world_post_images", name="render_images"
             ),
             *[
-                Node(func, WORLD, [f"raw_{fmt}", f"defects_{fmt}"], name=f"export_{fmt}")
+                Node(func, WORLD, [f"sample_world_{fmt}", f"defects_{fmt}"], name=f"export_{fmt}")
                 for fmt, func in EXPORTS.items()
             ],
-            Node(export_new_posts, WORLD[:4], "raw_new_posts", name="export_new_posts"),
+            Node(export_new_posts, WORLD[:4], "sample_world_new_posts", name="export_new_posts"),
             Node(
                 export_emotion_subset,
                 ["ground_truth_taxonomy", "params:sample_world"],
-                ["raw_emotion_subset", "ground_truth_emotion_subset"],
+                ["sample_world_emotion_subset", "ground_truth_emotion_subset"],
                 name="export_emotion_subset",
             ),
             Node(

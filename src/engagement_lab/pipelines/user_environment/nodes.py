@@ -23,17 +23,50 @@ from engagement_lab.dual_attention.environment import (
     split_posts,
 )
 from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
 
 
+def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
+                 params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """What the user environment (and the dual-attention classifier after it) needs: the source's posts with
+    like counts, an embedded image each (the image environment and both attention branches read it),
+    and users with enough posts to label a top and a bottom quartile."""
+    name = params["source"]
+    chosen = posts[posts["source"] == name]
+    lacks = []
+    if chosen.empty:
+        present = sorted(posts["source"].dropna().unique())
+        lacks.append(f"no {name} posts (sources present: {present}); set user_environment.source to one "
+                     "with captions, images and like counts")  # fmt: skip
+    with_likes = int(chosen["likes"].notna().sum())
+    embedded = set(image_embeddings["sha1"])
+    with_image = int(images.loc[images["post_id"].isin(set(chosen["post_id"])), "sha1"].isin(embedded).sum())
+    per_user = chosen.loc[chosen["likes"].notna(), "user_id"].value_counts()
+    labelling_users = int((per_user >= params["min_posts_per_user"]).sum())
+    if not chosen.empty:
+        if with_likes == 0:
+            lacks.append(f"no like counts on the {len(chosen)} {name} posts: the labels are per-user like quartiles")
+        if with_image == 0:
+            lacks.append(f"no {name} post has an embedded image: the user environment averages each user's images "
+                         "and the dual-attention model reads the image of every post")  # fmt: skip
+        if labelling_users == 0:
+            lacks.append(f"no user has {params['min_posts_per_user']} posts with likes "
+                         "(user_environment.min_posts_per_user): no post can be labelled")  # fmt: skip
+    return input_check("user_environment", lacks, posts=len(chosen), posts_with_likes=with_likes,
+                       posts_with_image=with_image, labelling_users=labelling_users)  # fmt: skip
+
+
 def select_posts(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
-                 params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+                 params: dict[str, Any], input_check: dict[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
     """The source's posts with likes and an image feature (posts → images(post_id, sha1) → embeddings).
 
     Posts without likes or without a decodable, embedded image cannot be labelled or modelled:
     they are counted and logged, never dropped silently."""
+    if input_check is not None:
+        require_inputs(input_check)
     source = params["source"]
     chosen = posts[posts["source"] == source]
     if chosen.empty:
@@ -123,12 +156,38 @@ def _novelty_probe(model_input: pd.DataFrame, on_habit: pd.Series, context: np.n
 
 
 def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stats: dict[str, float],
-                    ground_truth_posts: pd.DataFrame, params: dict[str, Any]) -> tuple[dict, pd.DataFrame, dict]:  # fmt: skip
+                    ground_truth_posts: pd.DataFrame | None, params: dict[str, Any]) -> tuple[dict, pd.DataFrame, dict]:  # fmt: skip
     """LDA report: coherence, training stats and the NMI between each post's top topic and its planted
     concept (ground truth, evaluation only) on context and on held-out posts; top words per topic."""
-    truth = truth_by_post_id(ground_truth_posts, [params["source"]]).set_index("post_id")
-    concept = model_input["post_id"].map(truth["concept"])
+    truth, omitted = truth_for(ground_truth_posts, model_input["post_id"], params["source"])
+    report = {
+        "source": params["source"],
+        "num_topics": topic_model.num_topics,
+        "split_seed": params["seed"],
+        "split_sizes": {k: int(v) for k, v in model_input["split"].value_counts().items()},
+        "users": int(model_input["user_id"].nunique()),
+        "env_fallback_posts": int(model_input["env_fallback"].sum()),
+        **{k: float(v) for k, v in lda_stats.items()},
+    }
     top_topic = np.stack(model_input["topics"].to_numpy()).argmax(axis=1)
+    if truth is None:
+        logger.info("LDA: no NMI with planted concepts: %s", omitted)
+        report["nmi_omitted"] = omitted
+    else:
+        report.update(_planted_structure_scores(model_input, truth, top_topic, params))
+    topics = pd.DataFrame(
+        [{"topic": t, "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
+          "posts": int((top_topic == t).sum())} for t in range(topic_model.num_topics)]
+    )  # fmt: skip
+    metrics = {f"lda.{k}": {"value": float(v), "step": 0} for k, v in report.items()
+               if isinstance(v, int | float) and np.isfinite(v)}  # fmt: skip
+    return report, topics, metrics
+
+
+def _planted_structure_scores(model_input: pd.DataFrame, truth: pd.DataFrame, top_topic: np.ndarray,
+                              params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """NMI between each post's top topic and its planted concept; the planted novelty probe."""
+    concept = model_input["post_id"].map(truth["concept"])
     context = context_mask(model_input["split"], params["environment_includes_unlabelled"])
     has_truth = concept.notna().to_numpy()
     nmi = {}
@@ -140,25 +199,7 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
     nmi["nmi_shuffled"] = _nmi(pd.Series(shuffled), top_topic[has_truth])
     nmi["ami_all"] = float(adjusted_mutual_info_score(concept[has_truth].astype(str), top_topic[has_truth]))
     novelty = _novelty_probe(model_input, truth["on_habit"], context)
-    report = {
-        "source": params["source"],
-        "num_topics": topic_model.num_topics,
-        "split_seed": params["seed"],
-        "split_sizes": {k: int(v) for k, v in model_input["split"].value_counts().items()},
-        "users": int(model_input["user_id"].nunique()),
-        "env_fallback_posts": int(model_input["env_fallback"].sum()),
-        "posts_with_truth": int(has_truth.sum()),
-        **{k: float(v) for k, v in lda_stats.items()},
-        **nmi,
-        **novelty,
-    }
     logger.info("LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance); AMI %.3f",
                 nmi["nmi_context"], nmi["nmi_held_out"], nmi["nmi_shuffled"], nmi["ami_all"])  # fmt: skip
     logger.info("Planted novelty vs distance to the environment (held-out posts): ROC AUC %s", novelty)
-    topics = pd.DataFrame(
-        [{"topic": t, "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
-          "posts": int((top_topic == t).sum())} for t in range(topic_model.num_topics)]
-    )  # fmt: skip
-    metrics = {f"lda.{k}": {"value": float(v), "step": 0} for k, v in report.items()
-               if isinstance(v, int | float) and np.isfinite(v)}  # fmt: skip
-    return report, topics, metrics
+    return {"posts_with_truth": int(has_truth.sum()), **nmi, **novelty}

@@ -2,13 +2,18 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_model_input, evaluate_topics, fit_topic_model, label_and_split, select_posts
+from engagement_lab.inputs_check import INPUT_CHECK_TAG
+
+from .nodes import build_model_input, check_inputs, evaluate_topics, fit_topic_model, label_and_split, select_posts
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(select_posts, ["posts", "images", "image_embeddings", "params:user_environment"],
+            Node(check_inputs, ["posts", "images", "image_embeddings", "params:user_environment"],
+                 "user_environment_input_check", name="check_user_environment_inputs", tags=INPUT_CHECK_TAG),
+            Node(select_posts, {"posts": "posts", "images": "images", "image_embeddings": "image_embeddings",
+                                "params": "params:user_environment", "input_check": "user_environment_input_check"},
                  "user_environment_posts", name="select_posts"),
             Node(label_and_split, ["user_environment_posts", "params:user_environment"],
                  "user_environment_labelled", name="label_and_split"),

@@ -1,0 +1,44 @@
+"""The ``demo`` pipeline: ``sample_world`` writes its raw folders, then every other pipeline reads them.
+
+The other pipelines read raw data only through ``raw_<folder>`` (a user's exports, read-only). Here each
+of those inputs is renamed to the sample world's own folder (``DEMO_INPUTS``), so kedro viz draws the
+lineage from the simulator to the report and no node writes where ``raw_<folder>`` points.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from kedro.pipeline import Pipeline
+
+# The raw folders the project reads, by the name after ``raw_``: the four sources, the new posts
+# that predict scores and the labelled images of VisE's transfer evaluation.
+RAW_FOLDERS = ("smpd", "pixelrec", "crowdtangle", "instaloader", "new_posts", "emotion_subset")
+DEMO_INPUTS = {f"raw_{name}": f"sample_world_{name}" for name in RAW_FOLDERS}
+# Not part of the own-data run (``kedro run``): the sample world writes the demo's data; predict scores
+# new posts once models exist (``kedro run --pipelines=predict``).
+NOT_IN_OWN_DATA_RUN = ("sample_world", "predict")
+
+
+def on_sample_world(pipeline: Pipeline) -> Pipeline:
+    """``pipeline`` reading the sample world's folders wherever it reads a raw folder."""
+    mapping = {raw: world for raw, world in DEMO_INPUTS.items() if raw in pipeline.inputs()}
+    return Pipeline(pipeline, inputs=mapping) if mapping else pipeline
+
+
+def project_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline package under ``engagement_lab.pipelines`` but this one, built afresh: during
+    ``kedro run --pipelines=x`` Kedro's registry loads only x."""
+    package = importlib.import_module("engagement_lab.pipelines")
+    return {
+        module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()
+        for module in pkgutil.iter_modules(package.__path__)
+        if module.name != "demo"
+    }
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    pipelines = project_pipelines()
+    rest = sum((p for name, p in pipelines.items() if name != "sample_world"), Pipeline([]))
+    return pipelines["sample_world"] + on_sample_world(rest)
