@@ -18,6 +18,7 @@ from engagement_lab.reporting.tables import not_run
 logger = logging.getLogger(__name__)
 # Nodes that read other pipelines' results and report "not run" for those that did not run.
 TOLERANT_TAG = "reporting"
+Cause = tuple[str, str]  # (pipeline whose inputs are missing, why)
 
 
 class SkippingRunner(SequentialRunner):
@@ -25,7 +26,7 @@ class SkippingRunner(SequentialRunner):
     pipeline's inputs are missing, every node downstream of it is skipped, except the reporting nodes.
 
     A skipped node's results contract (catalog metadata ``results_contract: <section>``) is saved as
-    "not run: <reason>"; its other outputs read as ``None`` for the reporting nodes that follow."""
+    "not run: <reasons>"; its other outputs read as ``None`` for the reporting nodes that follow."""
 
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         nodes = pipeline.nodes
@@ -33,40 +34,42 @@ class SkippingRunner(SequentialRunner):
         self._validate_nodes(nodes)
         self._set_manager_datasets(catalog)
         load_counts = Counter(chain.from_iterable(n.inputs for n in nodes))
-        not_run_reasons: dict[str, tuple[str, str]] = {}  # dataset → (pipeline, reason)
+        causes_of: dict[str, tuple[Cause, ...]] = {}  # dataset not produced → why
         done: set = set()
         for node in nodes:
-            cause = next((not_run_reasons[name] for name in node.inputs if name in not_run_reasons), None)
-            if cause is not None and TOLERANT_TAG not in node.tags:
-                self._skip(node, cause, catalog, not_run_reasons)
+            causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
+            if causes and TOLERANT_TAG not in node.tags:
+                self._skip(node, causes, catalog, causes_of)
             else:
+                task = Task(
+                    node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async, run_id=run_id
+                )
                 try:
-                    Task(node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async,
-                         run_id=run_id).execute()  # fmt: skip
+                    task.execute()
                 except Exception:
                     self._suggest_resume_scenario(pipeline, done, catalog)
                     raise
                 done.add(node)
                 if INPUT_CHECK_TAG in node.tags:
-                    self._read_check(node, catalog, not_run_reasons)
+                    self._read_check(node, catalog, causes_of)
             self._release_datasets(node, catalog, load_counts, pipeline)
 
     @staticmethod
-    def _read_check(node: Any, catalog: Any, not_run_reasons: dict[str, tuple[str, str]]) -> None:
+    def _read_check(node: Any, catalog: Any, causes_of: dict[str, tuple[Cause, ...]]) -> None:
         check = catalog.load(node.outputs[0])
         if not check["ready"]:
             logger.warning("%s not run: %s", check["pipeline"], check["reason"])
             for name in node.outputs:
-                not_run_reasons[name] = (check["pipeline"], check["reason"])
+                causes_of[name] = ((check["pipeline"], check["reason"]),)
 
     @staticmethod
-    def _skip(node: Any, cause: tuple[str, str], catalog: Any, not_run_reasons: dict[str, tuple[str, str]]) -> None:
-        pipeline, reason = cause
-        logger.info("Skipped node %s: %s not run", node.name, pipeline)
+    def _skip(node: Any, causes: tuple[Cause, ...], catalog: Any, causes_of: dict[str, tuple[Cause, ...]]) -> None:
+        logger.info("Skipped node %s: %s not run", node.name, ", ".join(dict.fromkeys(p for p, _ in causes)))
+        reason = "; ".join(reason for _, reason in causes)
         for name in node.outputs:
-            not_run_reasons[name] = cause
+            causes_of[name] = causes
             section = (getattr(catalog.get(name), "metadata", None) or {}).get("results_contract")
             if section is not None:
-                catalog.save(name, not_run(section, pipeline, reason, inputs_missing=True))
+                catalog.save(name, not_run(section, causes[0][0], reason, inputs_missing=True))
             else:
                 catalog[name] = NotRunDataset(None)

@@ -126,7 +126,7 @@ def test_a_pipeline_skipped_for_missing_inputs_is_reported_with_its_reason():
     skipped = not_run("beta", "engagement_clustering", reason, inputs_missing=True)
     markdown, page = build_report(_params(), **_figures(), alpha=_regression_contract(), beta=skipped)
     assert f"Not run on this data: {reason}." in markdown
-    assert f"| beta | not run: {reason} |" in markdown.replace("\\|", "|")
+    assert f"| beta | not run: {reason} |" in markdown
     assert "kedro run --pipelines=engagement_clustering" not in markdown  # running it again would not help
     assert html.escape(f"Not run on this data: {reason}.") in page
 
