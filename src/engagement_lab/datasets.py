@@ -25,8 +25,9 @@ class BytesDataset(AbstractDataset[bytes, bytes]):
     dataset of ``partitions.PartitionedDataset`` for whole raw folders.
     """
 
-    def __init__(self, filepath: str, fs_args: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, filepath: str, fs_args: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
         protocol, path = get_protocol_and_path(filepath)
         self._protocol = protocol
         self._filepath = PurePosixPath(path)

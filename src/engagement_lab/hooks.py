@@ -97,8 +97,7 @@ class ReportingInputsHook:
             return
         producers = {name: makers[0] if makers else None for name, makers in _producers(missing).items()}
         on_missing = (catalog.load("params:reporting") or {}).get("on_missing", "not_run")
-        listing = "; ".join(f"{name} (written by `kedro run --pipelines={producers[name] or '?'}`)"
-                            for name in missing)  # fmt: skip
+        listing = "; ".join(f"{name} (written by `kedro run --pipelines={producers[name] or '?'}`)" for name in missing)
         if on_missing == "error":
             raise MissingResultsError(
                 f"reporting needs results that do not exist yet: {listing}. Run those pipelines first, "

@@ -30,9 +30,16 @@ def placeholder(title: str, message: str) -> go.Figure:
     return fig
 
 
-def popularity_figure(posts: pd.DataFrame, users: pd.DataFrame, ground_truth_posts: pd.DataFrame | None,
-                      source: str, seed: int, n_concepts: int = 20, n_users: int = 20,
-                      min_posts: int = 8) -> go.Figure:  # fmt: skip
+def popularity_figure(
+    posts: pd.DataFrame,
+    users: pd.DataFrame,
+    ground_truth_posts: pd.DataFrame | None,
+    source: str,
+    seed: int,
+    n_concepts: int = 20,
+    n_users: int = 20,
+    min_posts: int = 8,
+) -> go.Figure:
     """PPCL's Figure 1 on the run's data: popularity (SMPD's label, log2(views/days)+1) per concept (20 random
     concepts by median), per user (20 random users with ``min_posts`` posts) and against followers, with
     Spearman's rho; where ground truth exists, the noise-free oracle score's rho against followers beside it."""
@@ -68,17 +75,41 @@ def popularity_figure(posts: pd.DataFrame, users: pd.DataFrame, ground_truth_pos
 
     fig = make_subplots(rows=1, cols=3, subplot_titles=("(a) per concept", "(b) per user", subtitle))
     for concept in concept_order:
-        fig.add_trace(go.Box(y=by_concept.loc[by_concept["concept"] == concept, "popularity"], name=str(concept),
-                             boxpoints=False, showlegend=False), row=1, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Box(
+                y=by_concept.loc[by_concept["concept"] == concept, "popularity"],
+                name=str(concept),
+                boxpoints=False,
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
     for user in user_order:
-        fig.add_trace(go.Box(y=by_user.loc[by_user["user_id"] == user, "popularity"], name=str(user),
-                             boxpoints=False, showlegend=False), row=1, col=2)  # fmt: skip
-    fig.add_trace(go.Scattergl(x=known["followers"], y=known["popularity"], mode="markers", showlegend=False,
-                               marker={"size": 3, "opacity": 0.35}), row=1, col=3)  # fmt: skip
+        fig.add_trace(
+            go.Box(
+                y=by_user.loc[by_user["user_id"] == user, "popularity"],
+                name=str(user),
+                boxpoints=False,
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_trace(
+        go.Scattergl(
+            x=known["followers"],
+            y=known["popularity"],
+            mode="markers",
+            showlegend=False,
+            marker={"size": 3, "opacity": 0.35},
+        ),
+        row=1,
+        col=3,
+    )
     fig.update_xaxes(type="log", title_text="followers", row=1, col=3)
     fig.update_yaxes(title_text="log2(views/days) + 1", row=1, col=1)
-    fig.update_layout(title=f"Popularity per concept, user and followers ({source}, {len(frame):,} posts)",
-                      height=480)  # fmt: skip
+    fig.update_layout(title=f"Popularity per concept, user and followers ({source}, {len(frame):,} posts)", height=480)
     return fig
 
 
@@ -88,16 +119,19 @@ def curves_figure(title: str, panels: list[tuple[str, str, dict[str, list[dict[s
     if not panels:
         return placeholder(title, "no training histories yet: run the modelling pipelines")
     rows, cols, cells = _grid(len(panels), 2)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{t}: {m}" for t, m, _ in panels],
-                        vertical_spacing=0.15)  # fmt: skip
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{t}: {m}" for t, m, _ in panels], vertical_spacing=0.15)
     for (row, col), (_, metric, histories) in zip(cells, panels, strict=True):
         for model, history in histories.items():
-            points = [(h.get("epoch", i + 1), h[metric]) for i, h in enumerate(history)
-                      if isinstance(h, dict) and metric in h]  # fmt: skip
+            points = [
+                (h.get("epoch", i + 1), h[metric]) for i, h in enumerate(history) if isinstance(h, dict) and metric in h
+            ]
             if points:
                 x, y = zip(*points, strict=True)
-                fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=model,
-                                         legendgroup=f"{row}{col}"), row=row, col=col)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=model, legendgroup=f"{row}{col}"),
+                    row=row,
+                    col=col,
+                )
         fig.update_xaxes(title_text="epoch", row=row, col=col)
     fig.update_layout(title=title, height=380 * rows, legend={"groupclick": "toggleitem"})
     return fig
@@ -108,15 +142,29 @@ def confusion_figure(panels: list[tuple[str, np.ndarray, np.ndarray, list[str]]]
     if not panels:
         return placeholder(title, "no saved test predictions yet: run the modelling pipelines")
     rows, cols, cells = _grid(len(panels), 3)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], vertical_spacing=0.18,
-                        horizontal_spacing=0.1)  # fmt: skip
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], vertical_spacing=0.18, horizontal_spacing=0.1
+    )
     for index, ((row, col), (_, y_true, y_pred, names)) in enumerate(zip(cells, panels, strict=True)):
         k = len(names)
         counts = np.zeros((k, k), dtype=int)
         np.add.at(counts, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        fig.add_trace(go.Heatmap(z=share, x=names, y=names, text=counts, texttemplate="%{text}", zmin=0, zmax=1,
-                                 colorscale="Blues", showscale=index == 0), row=row, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Heatmap(
+                z=share,
+                x=names,
+                y=names,
+                text=counts,
+                texttemplate="%{text}",
+                zmin=0,
+                zmax=1,
+                colorscale="Blues",
+                showscale=index == 0,
+            ),
+            row=row,
+            col=col,
+        )
         fig.update_xaxes(title_text="predicted", row=row, col=col)
         fig.update_yaxes(title_text="true" if col == 1 else None, autorange="reversed", row=row, col=col)
     fig.update_layout(title=title, height=400 * rows)
@@ -130,11 +178,19 @@ def predicted_vs_true_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], t
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
     for col, (_, true_values, predicted) in enumerate(panels, start=1):
         y_true, y_pred = np.asarray(true_values, dtype=float), np.asarray(predicted, dtype=float)
-        fig.add_trace(go.Scattergl(x=y_true, y=y_pred, mode="markers", marker={"size": 4, "opacity": 0.5},
-                                   showlegend=False), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Scattergl(x=y_true, y=y_pred, mode="markers", marker={"size": 4, "opacity": 0.5}, showlegend=False),
+            row=1,
+            col=col,
+        )
         low, high = float(np.nanmin([y_true.min(), y_pred.min()])), float(np.nanmax([y_true.max(), y_pred.max()]))
-        fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", line={"dash": "dash", "color": "grey"},
-                                 showlegend=False), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[low, high], y=[low, high], mode="lines", line={"dash": "dash", "color": "grey"}, showlegend=False
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text="true", row=1, col=col)
         fig.update_yaxes(title_text="predicted", row=1, col=col)
     fig.update_layout(title=title, height=430)
@@ -151,14 +207,42 @@ def comparison_figure(contracts: dict[str, Any], published: dict[str, Any], metr
         metric, models = metrics[name], contracts[name]["models"]
         paper = (published.get(name) or {}).get("models") or {}
         shown = [m for m in models if metric in models[m]]
-        fig.add_trace(go.Bar(x=shown, y=[models[m][metric] for m in shown], name="ours", marker_color="#1f77b4",
-                             showlegend=col == 1, legendgroup="ours"), row=1, col=col)  # fmt: skip
-        fig.add_trace(go.Bar(x=shown, y=[paper.get(m, {}).get(metric) for m in shown], name="paper",
-                             marker_color="#bbbbbb", showlegend=col == 1, legendgroup="paper"), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=shown,
+                y=[models[m][metric] for m in shown],
+                name="ours",
+                marker_color="#1f77b4",
+                showlegend=col == 1,
+                legendgroup="ours",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=shown,
+                y=[paper.get(m, {}).get(metric) for m in shown],
+                name="paper",
+                marker_color="#bbbbbb",
+                showlegend=col == 1,
+                legendgroup="paper",
+            ),
+            row=1,
+            col=col,
+        )
         oracle = (contracts[name].get("oracle") or {}).get(metric)
         if oracle is not None:
-            fig.add_hline(y=oracle, line_dash="dot", line_color="green", row=1, col=col,
-                          annotation_text="oracle", annotation_position="top left")  # fmt: skip
-    fig.update_layout(title="Headline metric per model: ours (this run) vs the paper (its data)", barmode="group",
-                      height=460)  # fmt: skip
+            fig.add_hline(
+                y=oracle,
+                line_dash="dot",
+                line_color="green",
+                row=1,
+                col=col,
+                annotation_text="oracle",
+                annotation_position="top left",
+            )
+    fig.update_layout(
+        title="Headline metric per model: ours (this run) vs the paper (its data)", barmode="group", height=460
+    )
     return fig

@@ -59,8 +59,7 @@ def _not_run_text(name: str, contract: dict[str, Any] | None) -> str:
     return f"Not run: no `{name}` results yet ({contract.get('reason', 'missing')}). Run {how}, then `reporting`."
 
 
-def build_markdown(contracts: dict[str, Any], published: dict[str, Any], figures: dict[str, str],
-                   title: str) -> str:  # fmt: skip
+def build_markdown(contracts: dict[str, Any], published: dict[str, Any], figures: dict[str, str], title: str) -> str:
     """The report as Markdown; ``figures`` maps a figure's title to its file name (shown in kedro viz, MLflow)."""
     out = [f"# {title}", "", DISCLAIMER, "", _overview_markdown(contracts), ""]
     for name, contract in contracts.items():
@@ -108,14 +107,16 @@ def _overview_markdown(contracts: dict[str, Any]) -> str:
     return markdown_table(Table(columns=_OVERVIEW, rows=_overview_rows(contracts)))
 
 
-def build_html(contracts: dict[str, Any], published: dict[str, Any], figures: dict[str, go.Figure],
-               title: str) -> str:  # fmt: skip
+def build_html(contracts: dict[str, Any], published: dict[str, Any], figures: dict[str, go.Figure], title: str) -> str:
     """The report as one HTML file that needs no network: plotly.js inline once, every figure as a div."""
     from engagement_lab.reporting.tables import Table
 
     esc = html.escape
-    body = [f"<h1>{esc(title)}</h1>", f"<p>{esc(DISCLAIMER)}</p>",
-            html_table(Table(columns=_OVERVIEW, rows=_overview_rows(contracts)))]  # fmt: skip
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f"<p>{esc(DISCLAIMER)}</p>",
+        html_table(Table(columns=_OVERVIEW, rows=_overview_rows(contracts))),
+    ]
     for name, contract in contracts.items():
         body.append(f'<h2 id="{esc(name)}">{esc(name)}</h2>')
         if is_not_run(contract):

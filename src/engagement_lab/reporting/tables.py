@@ -29,8 +29,13 @@ class Table:
 def not_run(pipeline: str, producer: str | None, reason: str, inputs_missing: bool = False) -> dict[str, Any]:
     """The stand-in for a contract whose pipeline has not run: not yet (see ``engagement_lab.hooks``), or
     skipped because the data lacks what its method needs (``inputs_missing``, see ``engagement_lab.runner``)."""
-    return {"pipeline": pipeline, "not_run": True, "producer": producer, "reason": reason,
-            "inputs_missing": inputs_missing}  # fmt: skip
+    return {
+        "pipeline": pipeline,
+        "not_run": True,
+        "producer": producer,
+        "reason": reason,
+        "inputs_missing": inputs_missing,
+    }
 
 
 def is_not_run(contract: Any) -> bool:
@@ -99,8 +104,14 @@ def metric_groups(models: dict[str, dict[str, Any]]) -> list[tuple[list[str], li
     return [(list(metrics), names) for metrics, names in groups.items()]
 
 
-def _row(label: str, ours: dict[str, Any] | None, model_stds: dict[str, Any], paper: dict[str, Any],
-         metrics: list[str], with_paper: list[str]) -> list[str]:  # fmt: skip
+def _row(
+    label: str,
+    ours: dict[str, Any] | None,
+    model_stds: dict[str, Any],
+    paper: dict[str, Any],
+    metrics: list[str],
+    with_paper: list[str],
+) -> list[str]:
     """One table row: our value (± std) per metric, the paper's beside it where the table has a paper column."""
     cells = [label]
     for metric in metrics:
@@ -151,8 +162,13 @@ def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None =
     shown = {m for metrics, _ in groups for m in metrics}
     rest = {k: v for k, v in oracle.items() if k not in shown}
     if rest:
-        tables.append(Table(columns=["oracle metric", "value"], rows=[[k, fmt(v)] for k, v in rest.items()],
-                            title="Oracle (the metrics no model reports)"))  # fmt: skip
+        tables.append(
+            Table(
+                columns=["oracle metric", "value"],
+                rows=[[k, fmt(v)] for k, v in rest.items()],
+                title="Oracle (the metrics no model reports)",
+            )
+        )
     return tables
 
 
@@ -160,8 +176,11 @@ def context_lines(contract: dict[str, Any]) -> list[tuple[str, str]]:
     """Dataset, split sizes, seed and any textual notes of a contract, as (label, text)."""
     sizes = ", ".join(f"{k} {v:,}" for k, v in contract.get("split_sizes", {}).items())
     seed = contract.get("seed")
-    lines = [("dataset", str(contract.get("dataset"))), ("split sizes", sizes or "—"),
-             ("seed", ", ".join(map(str, seed)) if isinstance(seed, list) else str(seed))]  # fmt: skip
+    lines = [
+        ("dataset", str(contract.get("dataset"))),
+        ("split sizes", sizes or "—"),
+        ("seed", ", ".join(map(str, seed)) if isinstance(seed, list) else str(seed)),
+    ]
     if "oracle_omitted" in contract:
         lines.append(("oracle", f"omitted: {contract['oracle_omitted']}"))
     for key in ("split_seed", "protocol", "notes", "users"):

@@ -29,8 +29,11 @@ def truth_by_post_id(ground_truth_posts: pd.DataFrame, sources: list[str] | None
     return pd.concat(frames, ignore_index=True)
 
 
-def truth_for(ground_truth_posts: pd.DataFrame | None, post_ids: pd.Series, source: str,
-              ) -> tuple[pd.DataFrame | None, str]:  # fmt: skip
+def truth_for(
+    ground_truth_posts: pd.DataFrame | None,
+    post_ids: pd.Series,
+    source: str,
+) -> tuple[pd.DataFrame | None, str]:
     """The ground truth of exactly these posts (indexed by ``post_id``), or ``None`` and why it is omitted.
 
     Ground truth exists only for the sample world. It is used only when it describes every evaluated
@@ -41,6 +44,8 @@ def truth_for(ground_truth_posts: pd.DataFrame | None, post_ids: pd.Series, sour
     wanted = pd.Index(post_ids.astype("string").unique())
     found = int(wanted.isin(truth.index).sum())
     if found < len(wanted):
-        return None, (f"no ground truth for these posts: the sample world's ground truth describes {found} of "
-                      f"{len(wanted)} {source} posts, so it belongs to other data")  # fmt: skip
+        return None, (
+            f"no ground truth for these posts: the sample world's ground truth describes {found} of "
+            f"{len(wanted)} {source} posts, so it belongs to other data"
+        )
     return truth.loc[wanted], ""

@@ -47,22 +47,35 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
     train = (labelled["split"] == "train").to_numpy()
     tokens = [list(t) for t in labelled["tokens"]]
     features = [stack(labelled[c]) for c in ("image", "image_env", "topics", "topic_env")]
-    preprocessor = fit_preprocessor([t for t, is_train in zip(tokens, train, strict=True) if is_train],
-                                    *(f[train] for f in features), params)  # fmt: skip
+    preprocessor = fit_preprocessor(
+        [t for t, is_train in zip(tokens, train, strict=True) if is_train], *(f[train] for f in features), params
+    )
     encoded = encode_posts(preprocessor, tokens, *features)
     y = labelled["label"].astype("float32").to_numpy()
     arrays = {}
     for split in ("train", "val", "test"):
         rows = (labelled["split"] == split).to_numpy()
-        arrays[split] = Arrays(*(torch.from_numpy(np.ascontiguousarray(a[rows]))
-                                 for a in (*(encoded[k] for k in INPUTS), y)))  # fmt: skip
+        arrays[split] = Arrays(
+            *(torch.from_numpy(np.ascontiguousarray(a[rows])) for a in (*(encoded[k] for k in INPUTS), y))
+        )
     vocab = preprocessor["vocab"]
-    logger.info("dual_attention inputs: vocabulary %d (train captions), %s; environment input %r (%d + %d columns)",
-                len(vocab), {s: len(a) for s, a in arrays.items()}, preprocessor["environment_input"],
-                arrays["train"].image_env.shape[1], arrays["train"].topic_env.shape[1])  # fmt: skip
+    logger.info(
+        "dual_attention inputs: vocabulary %d (train captions), %s; environment input %r (%d + %d columns)",
+        len(vocab),
+        {s: len(a) for s, a in arrays.items()},
+        preprocessor["environment_input"],
+        arrays["train"].image_env.shape[1],
+        arrays["train"].topic_env.shape[1],
+    )
     word_vectors = _word_vectors(model_input, vocab, params)
-    return {"arrays": arrays, "vocab": vocab, "frame": labelled[["post_id", "user_id", "split", "label"]],
-            "tokens": tokens, "preprocessor": preprocessor, "word_vectors": word_vectors}  # fmt: skip
+    return {
+        "arrays": arrays,
+        "vocab": vocab,
+        "frame": labelled[["post_id", "user_id", "split", "label"]],
+        "tokens": tokens,
+        "preprocessor": preprocessor,
+        "word_vectors": word_vectors,
+    }
 
 
 def _word_vectors(model_input: pd.DataFrame, vocab: Vocabulary, params: dict[str, Any]) -> np.ndarray | None:
@@ -94,14 +107,20 @@ def export_preprocessor(inputs: dict[str, Any]) -> dict[str, Any]:
 
 def _model_config(variant: dict[str, Any], params: dict[str, Any], inputs: dict[str, Any]) -> ModelConfig:
     arrays = inputs["arrays"]["train"]
-    return ModelConfig(arch=variant["arch"], explicit_attention=variant.get("explicit_attention", False),
-                       environment=variant.get("environment", "none"), vocab_size=len(inputs["vocab"]),
-                       image_dim=arrays.image.shape[1], topic_dim=arrays.topic_env.shape[1],
-                       **params["model"])  # fmt: skip
+    return ModelConfig(
+        arch=variant["arch"],
+        explicit_attention=variant.get("explicit_attention", False),
+        environment=variant.get("environment", "none"),
+        vocab_size=len(inputs["vocab"]),
+        image_dim=arrays.image.shape[1],
+        topic_dim=arrays.topic_env.shape[1],
+        **params["model"],
+    )
 
 
-def train_variant(inputs: dict[str, Any], params: dict[str, Any],
-                  variant: dict[str, Any]) -> tuple[PopularityNet, pd.DataFrame, dict]:  # fmt: skip
+def train_variant(
+    inputs: dict[str, Any], params: dict[str, Any], variant: dict[str, Any]
+) -> tuple[PopularityNet, pd.DataFrame, dict]:
     """Train one model of Tables I–II for every seed; predict val and test.
 
     Returns the first seed's model, the predictions of every seed (test rows of explicit-attention
@@ -130,8 +149,9 @@ def train_variant(inputs: dict[str, Any], params: dict[str, Any],
     return first, predictions, {"config": config.to_dict(), "seeds": [int(s) for s in seeds], "runs": histories}
 
 
-def oracle_predictions(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None,
-                       source: str) -> tuple[pd.DataFrame | None, str]:  # fmt: skip
+def oracle_predictions(
+    model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, source: str
+) -> tuple[pd.DataFrame | None, str]:
     """What is learnable: the noise-free oracle_score against a per-user threshold at the median of the
     user's train posts (users without train posts: the median of their context posts). ``None`` and the
     reason when these posts have no ground truth (a user's own data)."""
@@ -147,9 +167,14 @@ def oracle_predictions(model_input: pd.DataFrame, ground_truth_posts: pd.DataFra
     return frame[frame["split"] == "test"], ""
 
 
-def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, params: dict[str, Any],
-                    user_params: dict[str, Any], ingestion_sources: dict[str, Any] | None,
-                    *predictions: pd.DataFrame) -> tuple[dict, dict, pd.DataFrame, go.Figure]:  # fmt: skip
+def evaluate_models(
+    model_input: pd.DataFrame,
+    ground_truth_posts: pd.DataFrame | None,
+    params: dict[str, Any],
+    user_params: dict[str, Any],
+    ingestion_sources: dict[str, Any] | None,
+    *predictions: pd.DataFrame,
+) -> tuple[dict, dict, pd.DataFrame, go.Figure]:
     """Precision, recall, F-measure and accuracy on test per model (mean over seeds, std beside),
     the oracle, the results contract, its MLflow metrics, the table and a bar chart."""
     names = list(params["models"])
@@ -163,8 +188,15 @@ def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame 
         )
         means[name] = {m: float(per_seed[m].mean()) for m in METRICS}
         stds[name] = {m: float(per_seed[m].std(ddof=1)) if len(per_seed) > 1 else 0.0 for m in METRICS}
-        rows.append({"model": name, "group": params["models"][name].get("group", ""), "seeds": len(per_seed),
-                     **{m: means[name][m] for m in METRICS}, **{f"{m}_std": stds[name][m] for m in METRICS}})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "group": params["models"][name].get("group", ""),
+                "seeds": len(per_seed),
+                **{m: means[name][m] for m in METRICS},
+                **{f"{m}_std": stds[name][m] for m in METRICS},
+            }
+        )
     oracle, omitted = oracle_predictions(model_input, ground_truth_posts, user_params["source"])
     oracle_metrics = {} if oracle is None else binary_metrics(oracle["label"].astype(int), oracle["prob"] > 0.5)
     if oracle is None:
@@ -194,10 +226,18 @@ def evaluate_models(model_input: pd.DataFrame, ground_truth_posts: pd.DataFrame 
 def _results_figure(table: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for metric in ("accuracy", "f_measure"):
-        fig.add_bar(name=metric, x=table["model"], y=table[metric],
-                    error_y={"type": "data", "array": table.get(f"{metric}_std", pd.Series(0, index=table.index)).fillna(0)})  # fmt: skip
-    fig.update_layout(barmode="group", title="Popular vs unpopular per user: test accuracy and F-measure (%)",
-                      yaxis_title="%", yaxis_range=[40, 100])  # fmt: skip
+        fig.add_bar(
+            name=metric,
+            x=table["model"],
+            y=table[metric],
+            error_y={"type": "data", "array": table.get(f"{metric}_std", pd.Series(0, index=table.index)).fillna(0)},
+        )
+    fig.update_layout(
+        barmode="group",
+        title="Popular vs unpopular per user: test accuracy and F-measure (%)",
+        yaxis_title="%",
+        yaxis_range=[40, 100],
+    )
     return fig
 
 
@@ -211,8 +251,14 @@ def image_clusters(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[p
     mu, sd = image[train].mean(0), image[train].std(0) + 1e-6
     features = (image - mu) / sd
     unpopular = (labelled["label"].astype(int) == 0).to_numpy()
-    assign_train, classes = iterative_kmeans(features[train], unpopular[train], cfg["n_clusters"],
-                                             cfg["pick_threshold"], cfg["min_cluster_size"], cfg["seed"])  # fmt: skip
+    assign_train, classes = iterative_kmeans(
+        features[train],
+        unpopular[train],
+        cfg["n_clusters"],
+        cfg["pick_threshold"],
+        cfg["min_cluster_size"],
+        cfg["seed"],
+    )
     assign_test = nearest_cluster(features[~train], np.stack(classes["centroid"].to_numpy()))
     tokens = labelled["tokens"].to_numpy()
     names, r_test, n_test = [], [], []
@@ -240,8 +286,9 @@ def word_statistics(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[
     """§IV-F: m_p − m_n per word/hashtag and emoji over the train captions, filtered and staged."""
     cfg = params["analysis"]
     train = model_input[model_input["split"] == "train"]
-    table = text_statistics([list(t) for t in train["tokens"]], train["label"].astype(int).to_numpy(),
-                            min_count=cfg["min_text_count"])  # fmt: skip
+    table = text_statistics(
+        [list(t) for t in train["tokens"]], train["label"].astype(int).to_numpy(), min_count=cfg["min_text_count"]
+    )
     n = cfg["words_per_plot"]
     words = table[table["kind"] == "word"]
     shown = pd.concat([words.head(n), words.tail(n)])
@@ -253,8 +300,9 @@ def word_statistics(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[
     return table, fig
 
 
-def attention_samples(full_predictions: pd.DataFrame, model_input: pd.DataFrame,
-                      params: dict[str, Any]) -> tuple[pd.DataFrame, go.Figure]:  # fmt: skip
+def attention_samples(
+    full_predictions: pd.DataFrame, model_input: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, go.Figure]:
     """§IV-D: word-attention weights of the full model (first seed) on random positive and negative
     test posts."""
     cfg = params["analysis"]
@@ -271,8 +319,17 @@ def attention_samples(full_predictions: pd.DataFrame, model_input: pd.DataFrame,
         for _, post in take.iterrows():
             words = list(tokens[post["post_id"]])[: params["max_caption_len"]]
             weights = np.asarray(post["attention"])[: len(words)]
-            rows += [{"post_id": post["post_id"], "label": label, "prob": float(post["prob"]), "position": i,
-                      "token": w, "weight": float(a)} for i, (w, a) in enumerate(zip(words, weights, strict=True))]  # fmt: skip
+            rows += [
+                {
+                    "post_id": post["post_id"],
+                    "label": label,
+                    "prob": float(post["prob"]),
+                    "position": i,
+                    "token": w,
+                    "weight": float(a),
+                }
+                for i, (w, a) in enumerate(zip(words, weights, strict=True))
+            ]
     table = pd.DataFrame(rows)
     per_class = cfg["attention_samples_per_class"]
     fig = make_subplots(rows=2, cols=per_class)
@@ -280,8 +337,14 @@ def attention_samples(full_predictions: pd.DataFrame, model_input: pd.DataFrame,
         posts = list(dict.fromkeys(table.loc[table["label"] == label, "post_id"]))
         for col, post in enumerate(posts, start=1):
             part = table[table["post_id"] == post]
-            fig.add_bar(x=[f"{p}:{t}" for p, t in zip(part["position"], part["token"], strict=True)],
-                        y=part["weight"], marker_color="crimson" if label else "royalblue", row=row, col=col)  # fmt: skip
-    fig.update_layout(title="Word attention a^q of the dual-attention model (red: popular, blue: unpopular)",
-                      showlegend=False)  # fmt: skip
+            fig.add_bar(
+                x=[f"{p}:{t}" for p, t in zip(part["position"], part["token"], strict=True)],
+                y=part["weight"],
+                marker_color="crimson" if label else "royalblue",
+                row=row,
+                col=col,
+            )
+    fig.update_layout(
+        title="Word attention a^q of the dual-attention model (red: popular, blue: unpopular)", showlegend=False
+    )
     return table, fig

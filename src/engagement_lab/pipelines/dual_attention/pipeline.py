@@ -20,8 +20,19 @@ from .nodes import (
 
 # Tables I and II: the paper's baselines, then the ablations; "full" is the dual-attention model.
 # The names must match the keys of params:dual_attention.models.
-MODELS = ("visual", "textual", "early_fusion", "late_fusion", "ccr", "similarity",
-          "e_attn", "env", "env_i_attn", "e_attn_env", "full")  # fmt: skip
+MODELS = (
+    "visual",
+    "textual",
+    "early_fusion",
+    "late_fusion",
+    "ccr",
+    "similarity",
+    "e_attn",
+    "env",
+    "env_i_attn",
+    "e_attn_env",
+    "full",
+)
 
 
 def model_pipeline(name: str) -> Pipeline:
@@ -33,7 +44,7 @@ def model_pipeline(name: str) -> Pipeline:
                 ["model", "predictions", "history"],
                 name="train",
             )
-        ]  # fmt: skip
+        ]
     )
     return Pipeline(
         template,
@@ -66,24 +77,47 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "dual_attention_preprocessor",
                 name="export_dual_attention_preprocessor",
             ),
-        ]  # fmt: skip
+        ]
     )
     models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
     report = Pipeline(
         [
-            Node(evaluate_models,
-                 ["user_environment_model_input", "ground_truth_posts", "params:dual_attention",
-                  "params:user_environment", "ingestion_sources",
-                  *(f"dual_attention_{m}_predictions" for m in MODELS)],
-                 ["dual_attention_metrics", "dual_attention_mlflow_metrics", "dual_attention_results_table",
-                  "dual_attention_results_plot"], name="evaluate_dual_attention"),
-            Node(image_clusters, ["user_environment_model_input", "params:dual_attention"],
-                 ["dual_attention_image_clusters", "dual_attention_image_clusters_plot"], name="image_clusters"),
-            Node(word_statistics, ["user_environment_model_input", "params:dual_attention"],
-                 ["dual_attention_word_statistics", "dual_attention_word_statistics_plot"], name="word_statistics"),
-            Node(attention_samples, ["dual_attention_full_predictions", "user_environment_model_input",
-                                     "params:dual_attention"],
-                 ["dual_attention_attention_samples", "dual_attention_attention_plot"], name="attention_samples"),
+            Node(
+                evaluate_models,
+                [
+                    "user_environment_model_input",
+                    "ground_truth_posts",
+                    "params:dual_attention",
+                    "params:user_environment",
+                    "ingestion_sources",
+                    *(f"dual_attention_{m}_predictions" for m in MODELS),
+                ],
+                [
+                    "dual_attention_metrics",
+                    "dual_attention_mlflow_metrics",
+                    "dual_attention_results_table",
+                    "dual_attention_results_plot",
+                ],
+                name="evaluate_dual_attention",
+            ),
+            Node(
+                image_clusters,
+                ["user_environment_model_input", "params:dual_attention"],
+                ["dual_attention_image_clusters", "dual_attention_image_clusters_plot"],
+                name="image_clusters",
+            ),
+            Node(
+                word_statistics,
+                ["user_environment_model_input", "params:dual_attention"],
+                ["dual_attention_word_statistics", "dual_attention_word_statistics_plot"],
+                name="word_statistics",
+            ),
+            Node(
+                attention_samples,
+                ["dual_attention_full_predictions", "user_environment_model_input", "params:dual_attention"],
+                ["dual_attention_attention_samples", "dual_attention_attention_plot"],
+                name="attention_samples",
+            ),
         ]
-    )  # fmt: skip
+    )
     return prepare + models + report

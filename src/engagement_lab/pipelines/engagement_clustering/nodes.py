@@ -30,8 +30,9 @@ CLUSTER_GENERATION, PRETRAINING = "cluster_generation", "pretraining"
 TOKEN_PATTERN = r"(?u)\b\w\w+\b|[^\w\s]"
 
 
-def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, comments: pd.DataFrame,
-                 params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def check_inputs(
+    posts: pd.DataFrame, images: pd.DataFrame, comments: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """What VisE's clustering needs: the source's posts, their comments, reaction counts, and images
     to pretrain on (the pseudo-labels exist only to pretrain an image model)."""
     name = params["source"]
@@ -39,27 +40,40 @@ def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, comments: pd.DataFra
     lacks = []
     if source.empty:
         present = sorted(posts["source"].dropna().unique())
-        lacks.append(f"no {name} posts (sources present: {present}); VisE needs comments and the five reactions "
-                     "of a CrowdTangle export: add one, or set engagement_clustering.source")  # fmt: skip
+        lacks.append(
+            f"no {name} posts (sources present: {present}); VisE needs comments and the five reactions "
+            "of a CrowdTangle export: add one, or set engagement_clustering.source"
+        )
     post_ids = set(source["post_id"])
     n_comments = int(comments["post_id"].isin(post_ids).sum())
     with_reactions = int(source[REACTION_COLUMNS].notna().any(axis=1).sum())
     with_image = int(images.loc[images["decodable"].fillna(False).astype(bool), "post_id"].isin(post_ids).sum())
     if not source.empty:
         if n_comments == 0:
-            lacks.append(f"no comments on the {len(source)} {name} posts: the comment clusters need a comments "
-                         "export (CrowdTangle's comments.csv)")  # fmt: skip
+            lacks.append(
+                f"no comments on the {len(source)} {name} posts: the comment clusters need a comments "
+                "export (CrowdTangle's comments.csv)"
+            )
         if with_reactions == 0:
             lacks.append(f"no reaction counts on the {name} posts (Haha, Sad, Angry, Wow, Love)")
         if with_image == 0:
-            lacks.append(f"no {name} post has a decodable image: the pseudo-labels exist to pretrain an image "
-                         "model (VisE), so there is nothing to pretrain on")  # fmt: skip
-    return input_check("engagement_clustering", lacks, posts=len(source), comments=n_comments,
-                       posts_with_reactions=with_reactions, posts_with_image=with_image)  # fmt: skip
+            lacks.append(
+                f"no {name} post has a decodable image: the pseudo-labels exist to pretrain an image "
+                "model (VisE), so there is nothing to pretrain on"
+            )
+    return input_check(
+        "engagement_clustering",
+        lacks,
+        posts=len(source),
+        comments=n_comments,
+        posts_with_reactions=with_reactions,
+        posts_with_image=with_image,
+    )
 
 
-def split_posts(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any],
-                input_check: dict[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
+def split_posts(
+    posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any], input_check: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """The source's posts with a decodable image, randomly split into the two disjoint subsets.
 
     Posts without a decodable image cannot be pretrained on; they are counted and logged."""
@@ -75,8 +89,13 @@ def split_posts(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any
     decodable = images[images["decodable"].fillna(False)].drop_duplicates("post_id")[["post_id", "path"]]
     table = source[["post_id", *REACTION_COLUMNS]].merge(decodable, on="post_id", how="inner")
     table = table.rename(columns={"path": "image_path"}).sort_values("post_id", ignore_index=True)
-    logger.info("%d of %d %s posts have a decodable image; %d without one are not used",
-                len(table), len(source), params["source"], len(source) - len(table))  # fmt: skip
+    logger.info(
+        "%d of %d %s posts have a decodable image; %d without one are not used",
+        len(table),
+        len(source),
+        params["source"],
+        len(source) - len(table),
+    )
     rng = np.random.default_rng(params["seed"])
     n_generation = round(params["cluster_generation_share"] * len(table))
     chosen = rng.permutation(len(table))[:n_generation]
@@ -114,8 +133,12 @@ def fit_comment_clusters(sampled_comments: pd.DataFrame, params: dict[str, Any])
     )
     embeddings = vectorizer.fit_transform(texts)
     kmeans = _kmeans(params["comment_clusters"], len(texts), params).fit(embeddings)
-    logger.info("comment clusters: k=%d on %d comments, vocabulary %d", kmeans.n_clusters, len(texts),
-                len(vectorizer[0].vocabulary_))  # fmt: skip
+    logger.info(
+        "comment clusters: k=%d on %d comments, vocabulary %d",
+        kmeans.n_clusters,
+        len(texts),
+        len(vectorizer[0].vocabulary_),
+    )
     return vectorizer, kmeans
 
 
@@ -136,9 +159,12 @@ def fit_reaction_clusters(vise_posts: pd.DataFrame, params: dict[str, Any]) -> K
 
 
 def assign_pseudo_labels(
-    vise_posts: pd.DataFrame, sampled_comments: pd.DataFrame, comment_vectorizer: Pipeline,
-    comment_kmeans: KMeans, reaction_kmeans: KMeans,
-) -> pd.DataFrame:  # fmt: skip
+    vise_posts: pd.DataFrame,
+    sampled_comments: pd.DataFrame,
+    comment_vectorizer: Pipeline,
+    comment_kmeans: KMeans,
+    reaction_kmeans: KMeans,
+) -> pd.DataFrame:
     """Per pretraining image: its sampled comments' cluster indices (a soft multi-label target)
     and its reaction cluster (-1: no reactions, that task skips the image)."""
     posts = vise_posts[vise_posts["subset"] == PRETRAINING].reset_index(drop=True)
@@ -150,14 +176,23 @@ def assign_pseudo_labels(
     if has.any():
         reaction[has] = reaction_kmeans.predict(vectors[has])
     comment_clusters = [list(map(int, by_post.get(post_id, []))) for post_id in posts["post_id"]]
-    labels = pd.DataFrame({
-        "post_id": posts["post_id"], "image_path": posts["image_path"],
-        "comment_clusters": pd.Series(comment_clusters, dtype=object),
-        "n_comments": [len(c) for c in comment_clusters], "reaction_cluster": reaction,
-    })  # fmt: skip
+    labels = pd.DataFrame(
+        {
+            "post_id": posts["post_id"],
+            "image_path": posts["image_path"],
+            "comment_clusters": pd.Series(comment_clusters, dtype=object),
+            "n_comments": [len(c) for c in comment_clusters],
+            "reaction_cluster": reaction,
+        }
+    )
     unlabelled = int(((labels["n_comments"] == 0) & (labels["reaction_cluster"] < 0)).sum())
-    logger.info("pseudo-labels for %d pretraining images: %d with comments, %d with reactions, %d with neither",
-                len(labels), int((labels["n_comments"] > 0).sum()), int(has.sum()), unlabelled)  # fmt: skip
+    logger.info(
+        "pseudo-labels for %d pretraining images: %d with comments, %d with reactions, %d with neither",
+        len(labels),
+        int((labels["n_comments"] > 0).sum()),
+        int(has.sum()),
+        unlabelled,
+    )
     return labels
 
 
@@ -169,17 +204,22 @@ def _top_terms(vectorizer: Pipeline, kmeans: KMeans, n_terms: int) -> list[list[
 
 
 def cluster_report(
-    vise_posts: pd.DataFrame, sampled_comments: pd.DataFrame, vise_pseudo_labels: pd.DataFrame,
-    comment_vectorizer: Pipeline, comment_kmeans: KMeans, reaction_kmeans: KMeans, params: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+    vise_posts: pd.DataFrame,
+    sampled_comments: pd.DataFrame,
+    vise_pseudo_labels: pd.DataFrame,
+    comment_vectorizer: Pipeline,
+    comment_kmeans: KMeans,
+    reaction_kmeans: KMeans,
+    params: dict[str, Any],
+) -> dict[str, Any]:
     """Subset sizes, cluster sizes on the pretraining images, top terms per comment cluster and
     the reaction centroids."""
     labels = vise_pseudo_labels
     assigned = [np.asarray(c, dtype=np.int64) for c in labels["comment_clusters"]]
-    comment_sizes = np.bincount(np.concatenate([np.zeros(0, np.int64), *assigned]),
-                                minlength=comment_kmeans.n_clusters)  # fmt: skip
-    reaction_sizes = np.bincount(labels.loc[labels["reaction_cluster"] >= 0, "reaction_cluster"],
-                                 minlength=reaction_kmeans.n_clusters)  # fmt: skip
+    comment_sizes = np.bincount(np.concatenate([np.zeros(0, np.int64), *assigned]), minlength=comment_kmeans.n_clusters)
+    reaction_sizes = np.bincount(
+        labels.loc[labels["reaction_cluster"] >= 0, "reaction_cluster"], minlength=reaction_kmeans.n_clusters
+    )
     top_terms = _top_terms(comment_vectorizer, comment_kmeans, params["top_terms"])
     buttons = [column.removeprefix("reaction_") for column in REACTION_COLUMNS]
     subsets = (CLUSTER_GENERATION, PRETRAINING)
@@ -198,7 +238,7 @@ def cluster_report(
                 "centroid": dict(zip(buttons, np.round(centre, 4).tolist(), strict=True)),
             }
             for i, (size, centre) in enumerate(zip(reaction_sizes, reaction_kmeans.cluster_centers_, strict=True))
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -15,8 +15,14 @@ from .nodes import (
     summarise_world,
 )
 
-WORLD = ["params:sample_world", "ground_truth_taxonomy", "ground_truth_users", "ground_truth_posts",
-         "world_comments", "world_post_images"]  # fmt: skip
+WORLD = [
+    "params:sample_world",
+    "ground_truth_taxonomy",
+    "ground_truth_users",
+    "ground_truth_posts",
+    "world_comments",
+    "world_post_images",
+]
 EXPORTS = {
     "smpd": export_smpd,
     "pixelrec": export_pixelrec,
@@ -59,7 +65,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "world_comments",
                     "ground_truth_defects",
                     "params:sample_world",
-                ],  # fmt: skip
+                ],
                 "sample_world_summary",
                 name="summarise_world",
             ),

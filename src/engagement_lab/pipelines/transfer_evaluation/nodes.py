@@ -48,9 +48,11 @@ def check_inputs(raw_emotion_subset: RawFolder) -> dict[str, Any]:
     labels = {key.split("/")[0] for key in keys}
     lacks = []
     if len(labels) < 2:
-        lacks.append(f"no labelled emotion images (<label>/<image>.jpg, two labels or more) under "
-                     f"{raw_emotion_subset.root}: VisE's transfer evaluation needs a labelled image set; the demo "
-                     "writes one (make run)")  # fmt: skip
+        lacks.append(
+            f"no labelled emotion images (<label>/<image>.jpg, two labels or more) under "
+            f"{raw_emotion_subset.root}: VisE's transfer evaluation needs a labelled image set; the demo "
+            "writes one (make run)"
+        )
     return input_check("transfer_evaluation", lacks, images=len(keys), labels=len(labels))
 
 
@@ -76,13 +78,21 @@ def list_emotion_images(raw_emotion_subset: RawFolder, input_check: dict[str, An
         )
     table = pd.DataFrame(rows)
     if (~table["readable"]).any():
-        logger.warning("%d labelled images are unreadable and left out:\n%s", int((~table["readable"]).sum()),
-                       table.loc[~table["readable"], ["path", "reason"]].to_string(index=False))  # fmt: skip
+        logger.warning(
+            "%d labelled images are unreadable and left out:\n%s",
+            int((~table["readable"]).sum()),
+            table.loc[~table["readable"], ["path", "reason"]].to_string(index=False),
+        )
     return table
 
 
-def _evaluate(name: str, make_backbone: Callable[[], tuple[nn.Module, int]], emotion_images: pd.DataFrame,
-              image_size: int, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _evaluate(
+    name: str,
+    make_backbone: Callable[[], tuple[nn.Module, int]],
+    emotion_images: pd.DataFrame,
+    image_size: int,
+    params: dict[str, Any],
+) -> dict[str, Any]:
     """Linear evaluation and fine-tuning of one backbone on every split."""
     usable = emotion_images[emotion_images["readable"]].reset_index(drop=True)
     classes = sorted(usable["label"].unique())
@@ -101,14 +111,23 @@ def _evaluate(name: str, make_backbone: Callable[[], tuple[nn.Module, int]], emo
     finetuned = [accuracy for accuracy, _ in tuned]
     logger.info("%s fine-tuned: %.3f ± %.3f", name, np.mean(finetuned), np.std(finetuned))
     return {
-        "model": name, "linear_acc": linear, "linear_C": chosen_c, "finetune_acc": finetuned,
-        "finetune_best_epoch": [epoch for _, epoch in tuned], "classes": classes,
+        "model": name,
+        "linear_acc": linear,
+        "linear_C": chosen_c,
+        "finetune_acc": finetuned,
+        "finetune_best_epoch": [epoch for _, epoch in tuned],
+        "classes": classes,
         "split_sizes": {part: len(index) for part, index in splits[0].items()},
-    }  # fmt: skip
+    }
 
 
-def evaluate_pretrained(emotion_images: pd.DataFrame, backbone: dict[str, torch.Tensor],
-                        pretraining: dict[str, Any], params: dict[str, Any], name: str) -> dict[str, Any]:  # fmt: skip
+def evaluate_pretrained(
+    emotion_images: pd.DataFrame,
+    backbone: dict[str, torch.Tensor],
+    pretraining: dict[str, Any],
+    params: dict[str, Any],
+    name: str,
+) -> dict[str, Any]:
     """A VisE backbone: its pretrained weights, the pretraining architecture and input size."""
 
     def make() -> tuple[nn.Module, int]:
@@ -119,8 +138,9 @@ def evaluate_pretrained(emotion_images: pd.DataFrame, backbone: dict[str, torch.
     return _evaluate(name, make, emotion_images, pretraining["config"]["image_size"], params)
 
 
-def evaluate_random_init(emotion_images: pd.DataFrame, pretraining: dict[str, Any],
-                         params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def evaluate_random_init(
+    emotion_images: pd.DataFrame, pretraining: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     """Random Init: the VisE architecture with random weights (seeded)."""
 
     def make() -> tuple[nn.Module, int]:
@@ -132,13 +152,22 @@ def evaluate_random_init(emotion_images: pd.DataFrame, pretraining: dict[str, An
 
 def evaluate_imagenet(emotion_images: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """ImageNet-supervised: the bundled EfficientNet-lite0 (not the VisE architecture)."""
-    return _evaluate("imagenet_supervised", lambda: build_backbone("efficientnet_lite0"), emotion_images,
-                     params["imagenet_image_size"], params)  # fmt: skip
+    return _evaluate(
+        "imagenet_supervised",
+        lambda: build_backbone("efficientnet_lite0"),
+        emotion_images,
+        params["imagenet_image_size"],
+        params,
+    )
 
 
-def transfer_results(emotion_images: pd.DataFrame, ground_truth_emotion_subset: pd.DataFrame | None,
-                     pretraining: dict[str, Any], params: dict[str, Any],
-                     *scores: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, dict]:  # fmt: skip
+def transfer_results(
+    emotion_images: pd.DataFrame,
+    ground_truth_emotion_subset: pd.DataFrame | None,
+    pretraining: dict[str, Any],
+    params: dict[str, Any],
+    *scores: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, dict]:
     """Table 3 as a CSV, the results contract (``vise``) and its MLflow metrics.
 
     The oracle (accuracy 1) holds only for the sample world's images, whose labels are the planted emotions
@@ -149,29 +178,41 @@ def transfer_results(emotion_images: pd.DataFrame, ground_truth_emotion_subset: 
     for row in scores:
         linear, tuned = np.asarray(row["linear_acc"]), np.asarray(row["finetune_acc"])
         models[row["model"]] = {
-            "linear_acc_mean": linear.mean(), "linear_acc_std": linear.std(ddof=1),
-            "finetune_acc_mean": tuned.mean(), "finetune_acc_std": tuned.std(ddof=1),
-        }  # fmt: skip
-        rows.append({
-            "model": row["model"], "backbone": architecture[row["model"]],
-            "linear": f"{100 * linear.mean():.2f} ± {100 * linear.std(ddof=1):.2f}",
-            "fine_tuned": f"{100 * tuned.mean():.2f} ± {100 * tuned.std(ddof=1):.2f}",
-            "linear_per_split": " ".join(f"{100 * a:.1f}" for a in linear),
-            "fine_tuned_per_split": " ".join(f"{100 * a:.1f}" for a in tuned),
-        })  # fmt: skip
+            "linear_acc_mean": linear.mean(),
+            "linear_acc_std": linear.std(ddof=1),
+            "finetune_acc_mean": tuned.mean(),
+            "finetune_acc_std": tuned.std(ddof=1),
+        }
+        rows.append(
+            {
+                "model": row["model"],
+                "backbone": architecture[row["model"]],
+                "linear": f"{100 * linear.mean():.2f} ± {100 * linear.std(ddof=1):.2f}",
+                "fine_tuned": f"{100 * tuned.mean():.2f} ± {100 * tuned.std(ddof=1):.2f}",
+                "linear_per_split": " ".join(f"{100 * a:.1f}" for a in linear),
+                "fine_tuned_per_split": " ".join(f"{100 * a:.1f}" for a in tuned),
+            }
+        )
     unreadable = int((~emotion_images["readable"]).sum())
     folder = str(Path(emotion_images["path"].iloc[0]).parent.parent)
     keys = sorted(str(Path(*Path(p).parts[-2:])) for p in emotion_images["path"])
     planted = ground_truth_emotion_subset is not None and sorted(ground_truth_emotion_subset["path"]) == keys
     oracle = {"linear_acc_mean": 1.0, "finetune_acc_mean": 1.0} if planted else {}
-    omitted = {} if planted else {"oracle_omitted": "no ground truth for these images: only the sample world's are known"}
+    omitted = (
+        {} if planted else {"oracle_omitted": "no ground truth for these images: only the sample world's are known"}
+    )
     results = results_contract(
-        "vise", f"emotion_subset: {folder}",
-        {**scores[0]["split_sizes"], "unreadable_excluded": unreadable}, params["seed"], models,
-        oracle=oracle, **omitted,
+        "vise",
+        f"emotion_subset: {folder}",
+        {**scores[0]["split_sizes"], "unreadable_excluded": unreadable},
+        params["seed"],
+        models,
+        oracle=oracle,
+        **omitted,
         protocol=f"{params['splits']} random stratified {params['fractions']} splits; mean and std (ddof=1) of test accuracy",
-        classes=scores[0]["classes"], architectures=architecture,
-    )  # fmt: skip
+        classes=scores[0]["classes"],
+        architectures=architecture,
+    )
     table = pd.DataFrame(rows)
     logger.info("VisE transfer (Table 3 layout):\n%s", table[["model", "backbone", "linear", "fine_tuned"]].to_string())
     return results, table, contract_metrics(results)

@@ -29,8 +29,9 @@ from engagement_lab.world.truth import truth_for
 logger = logging.getLogger(__name__)
 
 
-def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
-                 params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def check_inputs(
+    posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """What the user environment (and the dual-attention classifier after it) needs: the source's posts with
     like counts, an embedded image each (the image environment and both attention branches read it),
     and users with enough posts to label a top and a bottom quartile."""
@@ -39,8 +40,10 @@ def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd
     lacks = []
     if chosen.empty:
         present = sorted(posts["source"].dropna().unique())
-        lacks.append(f"no {name} posts (sources present: {present}); set user_environment.source to one "
-                     "with captions, images and like counts")  # fmt: skip
+        lacks.append(
+            f"no {name} posts (sources present: {present}); set user_environment.source to one "
+            "with captions, images and like counts"
+        )
     with_likes = int(chosen["likes"].notna().sum())
     embedded = set(image_embeddings["sha1"])
     with_image = int(images.loc[images["post_id"].isin(set(chosen["post_id"])), "sha1"].isin(embedded).sum())
@@ -50,17 +53,32 @@ def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd
         if with_likes == 0:
             lacks.append(f"no like counts on the {len(chosen)} {name} posts: the labels are per-user like quartiles")
         if with_image == 0:
-            lacks.append(f"no {name} post has an embedded image: the user environment averages each user's images "
-                         "and the dual-attention model reads the image of every post")  # fmt: skip
+            lacks.append(
+                f"no {name} post has an embedded image: the user environment averages each user's images "
+                "and the dual-attention model reads the image of every post"
+            )
         if labelling_users == 0:
-            lacks.append(f"no user has {params['min_posts_per_user']} posts with likes "
-                         "(user_environment.min_posts_per_user): no post can be labelled")  # fmt: skip
-    return input_check("user_environment", lacks, posts=len(chosen), posts_with_likes=with_likes,
-                       posts_with_image=with_image, labelling_users=labelling_users)  # fmt: skip
+            lacks.append(
+                f"no user has {params['min_posts_per_user']} posts with likes "
+                "(user_environment.min_posts_per_user): no post can be labelled"
+            )
+    return input_check(
+        "user_environment",
+        lacks,
+        posts=len(chosen),
+        posts_with_likes=with_likes,
+        posts_with_image=with_image,
+        labelling_users=labelling_users,
+    )
 
 
-def select_posts(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
-                 params: dict[str, Any], input_check: dict[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
+def select_posts(
+    posts: pd.DataFrame,
+    images: pd.DataFrame,
+    image_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+    input_check: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """The source's posts with likes and an image feature (posts → images(post_id, sha1) → embeddings).
 
     Posts without likes or without a decodable, embedded image cannot be labelled or modelled:
@@ -70,19 +88,27 @@ def select_posts(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd
     source = params["source"]
     chosen = posts[posts["source"] == source]
     if chosen.empty:
-        raise ValueError(f"user_environment: no posts with source == {source!r}; sources present: "
-                         f"{sorted(posts['source'].dropna().unique())}")  # fmt: skip
+        raise ValueError(
+            f"user_environment: no posts with source == {source!r}; sources present: "
+            f"{sorted(posts['source'].dropna().unique())}"
+        )
     frame = chosen[["post_id", "user_id", "posted_at", "caption", "likes"]].copy()
     no_likes = frame["likes"].isna()
     # Plain dict look-ups: Series.map on Arrow strings would return an Arrow list column.
     sha = dict(zip(images["post_id"], images["sha1"], strict=True))
     vectors = dict(zip(image_embeddings["sha1"], image_embeddings["embedding"], strict=True))
     image = [vectors.get(sha.get(post_id)) for post_id in frame["post_id"]]
-    frame["image"] = pd.Series([None if v is None else np.asarray(v, dtype=np.float32) for v in image],
-                               index=frame.index, dtype=object)  # fmt: skip
+    frame["image"] = pd.Series(
+        [None if v is None else np.asarray(v, dtype=np.float32) for v in image], index=frame.index, dtype=object
+    )
     no_image = frame["image"].isna() & ~no_likes
-    logger.info("user_environment: %d %s posts; dropped %d without likes, %d without an image feature",
-                len(frame), source, int(no_likes.sum()), int(no_image.sum()))  # fmt: skip
+    logger.info(
+        "user_environment: %d %s posts; dropped %d without likes, %d without an image feature",
+        len(frame),
+        source,
+        int(no_likes.sum()),
+        int(no_image.sum()),
+    )
     frame = frame[~no_likes & ~no_image].reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"user_environment: no {source} post has both likes and an image embedding")
@@ -107,9 +133,17 @@ def fit_topic_model(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Top
     mask = context_mask(labelled["split"], params["environment_includes_unlabelled"])
     docs = [tokenize(c) for c in labelled.loc[mask, "caption"]]
     lda = params["lda"]
-    model, stats = fit_lda(docs, num_topics=lda["num_topics"], passes=lda["passes"], iterations=lda["iterations"],
-                           workers=lda["workers"], seed=lda["seed"], no_below=lda["no_below"],
-                           no_above=lda["no_above"], alpha=lda["alpha"])  # fmt: skip
+    model, stats = fit_lda(
+        docs,
+        num_topics=lda["num_topics"],
+        passes=lda["passes"],
+        iterations=lda["iterations"],
+        workers=lda["workers"],
+        seed=lda["seed"],
+        no_below=lda["no_below"],
+        no_above=lda["no_above"],
+        alpha=lda["alpha"],
+    )
     stats.update({f"coherence_{k}": v for k, v in coherence(model, docs, topn=lda["coherence_topn"]).items()})
     logger.info("LDA coherence: u_mass %.3f, c_npmi %.3f", stats["coherence_u_mass"], stats["coherence_c_npmi"])
     return model, stats
@@ -126,8 +160,11 @@ def build_model_input(labelled: pd.DataFrame, topic_model: TopicModel, params: d
     topic_env, _ = leave_one_out_means(out["user_id"], topics, mask)
     own = pd.Series(mask.astype(int)).groupby(out["user_id"]).transform("sum").to_numpy() - mask.astype(int)
     out["env_fallback"] = own < 1
-    logger.info("Environments: %d posts (of %d) have no other context post of their user and use the "
-                "population mean", fallback, len(out))  # fmt: skip
+    logger.info(
+        "Environments: %d posts (of %d) have no other context post of their user and use the population mean",
+        fallback,
+        len(out),
+    )
     out["tokens"] = tokens
     out["topics"] = list(topics)
     out["image_env"] = list(image_env)
@@ -155,8 +192,13 @@ def _novelty_probe(model_input: pd.DataFrame, on_habit: pd.Series, context: np.n
     return out
 
 
-def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stats: dict[str, float],
-                    ground_truth_posts: pd.DataFrame | None, params: dict[str, Any]) -> tuple[dict, pd.DataFrame, dict]:  # fmt: skip
+def evaluate_topics(
+    model_input: pd.DataFrame,
+    topic_model: TopicModel,
+    lda_stats: dict[str, float],
+    ground_truth_posts: pd.DataFrame | None,
+    params: dict[str, Any],
+) -> tuple[dict, pd.DataFrame, dict]:
     """LDA report: coherence, training stats and the NMI between each post's top topic and its planted
     concept (ground truth, evaluation only) on context and on held-out posts; top words per topic."""
     truth, omitted = truth_for(ground_truth_posts, model_input["post_id"], params["source"])
@@ -176,16 +218,26 @@ def evaluate_topics(model_input: pd.DataFrame, topic_model: TopicModel, lda_stat
     else:
         report.update(_planted_structure_scores(model_input, truth, top_topic, params))
     topics = pd.DataFrame(
-        [{"topic": t, "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
-          "posts": int((top_topic == t).sum())} for t in range(topic_model.num_topics)]
-    )  # fmt: skip
-    metrics = {f"lda.{k}": {"value": float(v), "step": 0} for k, v in report.items()
-               if isinstance(v, int | float) and np.isfinite(v)}  # fmt: skip
+        [
+            {
+                "topic": t,
+                "words": " ".join(w for w, _ in topic_model.lda.show_topic(t, topn=8)),
+                "posts": int((top_topic == t).sum()),
+            }
+            for t in range(topic_model.num_topics)
+        ]
+    )
+    metrics = {
+        f"lda.{k}": {"value": float(v), "step": 0}
+        for k, v in report.items()
+        if isinstance(v, int | float) and np.isfinite(v)
+    }
     return report, topics, metrics
 
 
-def _planted_structure_scores(model_input: pd.DataFrame, truth: pd.DataFrame, top_topic: np.ndarray,
-                              params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _planted_structure_scores(
+    model_input: pd.DataFrame, truth: pd.DataFrame, top_topic: np.ndarray, params: dict[str, Any]
+) -> dict[str, Any]:
     """NMI between each post's top topic and its planted concept; the planted novelty probe."""
     concept = model_input["post_id"].map(truth["concept"])
     context = context_mask(model_input["split"], params["environment_includes_unlabelled"])
@@ -199,7 +251,12 @@ def _planted_structure_scores(model_input: pd.DataFrame, truth: pd.DataFrame, to
     nmi["nmi_shuffled"] = _nmi(pd.Series(shuffled), top_topic[has_truth])
     nmi["ami_all"] = float(adjusted_mutual_info_score(concept[has_truth].astype(str), top_topic[has_truth]))
     novelty = _novelty_probe(model_input, truth["on_habit"], context)
-    logger.info("LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance); AMI %.3f",
-                nmi["nmi_context"], nmi["nmi_held_out"], nmi["nmi_shuffled"], nmi["ami_all"])  # fmt: skip
+    logger.info(
+        "LDA top topic vs planted concept: NMI %.3f (context), %.3f (held-out), %.3f (chance); AMI %.3f",
+        nmi["nmi_context"],
+        nmi["nmi_held_out"],
+        nmi["nmi_shuffled"],
+        nmi["ami_all"],
+    )
     logger.info("Planted novelty vs distance to the environment (held-out posts): ROC AUC %s", novelty)
     return {"posts_with_truth": int(has_truth.sum()), **nmi, **novelty}
