@@ -189,7 +189,7 @@ def tiny_run(tiny_featured, tmp_path_factory):
     """user_environment + dual_attention on the tiny world through the project's own catalog."""
     root = tmp_path_factory.mktemp("dual_attention")
     catalog = project_catalog(root)
-    for name in ("posts", "images", "image_embeddings", "ground_truth_posts"):
+    for name in ("posts", "images", "image_embeddings", "ground_truth_posts", "ingestion_sources"):
         catalog.save(name, tiny_featured.load(name))
     ue = base_params("user_environment")
     ue["lda"] = {**ue["lda"], "passes": 5}
@@ -208,6 +208,7 @@ def test_pipeline_writes_the_results_contract(tiny_run):
     results = catalog.load("dual_attention_metrics")
     model_input = catalog.load("user_environment_model_input")
     assert results["pipeline"] == "dual_attention" and set(results["models"]) == set(MODELS)
+    assert results["dataset"].startswith("instaloader: ") and results["dataset"].endswith("sample_world/instaloader")
     assert results["split_sizes"] == {s: int((model_input["split"] == s).sum()) for s in ("train", "val", "test")}
     for metrics in [*results["models"].values(), results["oracle"]]:
         assert set(metrics) == {"precision", "recall", "f_measure", "accuracy"}
