@@ -93,13 +93,21 @@ class Issues:
 @dataclass
 class Ingested:
     """One source's canonical tables and issues, with the reconciliation of its raw records:
-    per table, ``records_in[t] == records_kept[t] + rejected issues of t``."""
+    per table, ``records_in[t] == records_kept[t] + rejected issues of t``.
+
+    ``errors`` holds what stopped the reader (one line each, naming file and record), so that
+    the combine step can report every source's errors at once; ``read`` is False for a source
+    that was not selected or, with ``sources: auto``, has no raw folder; ``root`` is the raw
+    folder read or looked at."""
 
     source: str
     tables: dict[str, pd.DataFrame]
     issues: pd.DataFrame
     records_in: dict[str, int]
     records_kept: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    read: bool = True
+    root: str = ""
 
     def __post_init__(self) -> None:
         # By default a table's canonical rows are its kept records.
@@ -268,6 +276,16 @@ def list_column(values, split, index) -> pd.Series:
 
     Built directly: ``Series.map`` would give an Arrow list column first, then a costly copy."""
     return pd.Series([split(v) if isinstance(v, str) else [] for v in values], index=index, dtype=object)
+
+
+# PixelRec's tag strings separate tags by commas (full-width ones too, U+FF0C) or spaces;
+# SMPD's Alltags stays a plain whitespace split (str.split), as published.
+TAG_SEPARATORS = re.compile(r"[\s,\uff0c]+")
+
+
+def split_tags(text: str) -> list[str]:
+    """The tags of one tag string, split on whitespace and commas; empty pieces dropped."""
+    return [tag for tag in TAG_SEPARATORS.split(text) if tag]
 
 
 def source_id(source: str, native: pd.Series) -> pd.Series:

@@ -35,6 +35,10 @@ from engagement_lab.ingestion.common import (
 
 logger = logging.getLogger(__name__)
 ROOTS = ("train_allmetadata_json", "train_all_json")
+# As distributed, these sit at the folder's root or inside the metadata folder; the image
+# list has two published names.
+LABEL_NAMES = ("train_label.txt",)
+IMAGE_LIST_NAMES = ("train_img_filepath.txt", "train_img_path.txt")
 POST_FILES = ("train_category.json", "train_text.json", "train_temporalspatial_information.json",
               "train_additional_information.json", "train_user_data.json")  # fmt: skip
 USER_ADDITIONAL = {
@@ -146,6 +150,23 @@ def _floats(text: pd.Series) -> pd.Series:
     return text.map(lambda s: None if pd.isna(s) or not s.strip() else [float(x) for x in s.split(",")])
 
 
+def locate(folder: RawFolder, root: str, names: tuple[str, ...]) -> str | None:
+    """The key of the one copy of a file that may sit at the folder's root or in ``root``, under
+    any of ``names``; None when there is none. Two copies are an error: which one is aligned
+    with the JSON files cannot be told."""
+    found = [key for name in names for key in (name, f"{root}/{name}") if key in folder]
+    if len(found) > 1:
+        raise IngestionError(
+            f"smpd: {len(found)} copies of the same file under {folder.root}: {found}; keep one of them"
+        )
+    return found[0] if found else None
+
+
+def read_lines(folder: RawFolder, key: str | None) -> list[str] | None:
+    """The lines of a text file (any line ending; no trailing empty line), or None without a file."""
+    return None if key is None else decode(folder[key]()).splitlines()
+
+
 def read_smpd(folder: RawFolder, params: dict) -> Ingested:
     """Read one SMPD training folder."""
     issues = Issues("smpd")
@@ -153,13 +174,11 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
     if root is None:
         raise IngestionError(f"smpd: no {ROOTS[0]}/train_category.json (or {ROOTS[1]}/…) under {folder.root}")
     frames = {name: _json_table(folder, f"{root}/{name}", issues) for name in POST_FILES}
-    labels = decode(folder["train_label.txt"]()).split("\n") if "train_label.txt" in folder else None
-    paths = decode(folder["train_img_filepath.txt"]()).split("\n") if "train_img_filepath.txt" in folder else None
+    label_key, paths_key = locate(folder, root, LABEL_NAMES), locate(folder, root, IMAGE_LIST_NAMES)
+    labels, paths = read_lines(folder, label_key), read_lines(folder, paths_key)
     n = len(frames["train_category.json"])
-    for extra in (labels, paths):
-        if extra is not None and extra and extra[-1] == "":
-            extra.pop()
-    lengths = {name: len(f) for name, f in frames.items()} | {"train_label.txt": len(labels or [None] * n)}
+    lengths = {name: len(f) for name, f in frames.items()}
+    lengths |= {key: len(lines) for key, lines in ((label_key, labels), (paths_key, paths)) if key is not None}
     if len(set(lengths.values())) != 1:
         raise IngestionError(f"smpd: files are aligned by row but have different lengths: {lengths}")
 
@@ -190,16 +209,16 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
 
     # The label: log2(views/days)+1 needs a finite value and at least one day online.
     label_text = pd.Series(labels if labels is not None else [pd.NA] * n, dtype="string")
-    label = parse_numbers(label_text, record, issues, "posts", "train_label.txt", "label", integer=False,
-                          non_negative=False)  # fmt: skip
+    label_file = label_key or LABEL_NAMES[0]
+    label = parse_numbers(label_text, record, issues, "posts", label_file, "label", integer=False, non_negative=False)
     days = (observed - posts["posted_at"]).dt.days
     zero_days = (days <= 0) & ~no_time
     issues.add_many("posts", f"{root}/train_temporalspatial_information.json", record[zero_days], "Postdate",
                     "zero days since posting: label log2(views/days)+1 undefined, set missing", "repaired",
                     posts.loc[zero_days, "Postdate"])  # fmt: skip
     infinite = label.notna() & ~np.isfinite(label.astype(float).fillna(0)) & ~zero_days
-    issues.add_many("posts", "train_label.txt", record[infinite], "label", "label not finite, set missing",
-                    "repaired", label_text[infinite])  # fmt: skip
+    not_finite = "label not finite, set missing"
+    issues.add_many("posts", label_file, record[infinite], "label", not_finite, "repaired", label_text[infinite])
     posts["popularity_label"] = label.mask(zero_days | infinite)
     keep = ~(no_time | no_id)
     posts, record = posts[keep], record[keep]
@@ -229,6 +248,14 @@ def read_smpd(folder: RawFolder, params: dict) -> Ingested:
         records_in,
         {"users": users_kept},
     )  # fmt: skip
+
+
+def _whitespace_table(folder: RawFolder, key: str) -> pd.DataFrame:
+    """A whitespace-separated table with a header, as strings; a malformed line is named."""
+    try:
+        return pd.read_csv(io.StringIO(decode(folder[key]())), sep=r"\s+", dtype="string")
+    except pd.errors.ParserError as error:
+        raise IngestionError(f"smpd: {key} does not parse as a whitespace-separated table: {error}") from error
 
 
 def _users(per_post: pd.DataFrame, posts: pd.DataFrame, folder: RawFolder, issues: Issues,
@@ -261,22 +288,20 @@ def _users(per_post: pd.DataFrame, posts: pd.DataFrame, folder: RawFolder, issue
         users[column] = _floats(users[column])
 
     n_additional = n_joined = 0
-    if "user_additional.txt" in folder:
-        extra = pd.read_csv(io.StringIO(decode(folder["user_additional.txt"]())), sep=r"\s+", dtype="string")
+    key = locate(folder, root, ("user_additional.txt",))
+    if key is not None:
+        extra = _whitespace_table(folder, key)
         n_additional = len(extra)
         missing = set(USER_ADDITIONAL) - set(extra.columns)
         if missing or "Pathalias" not in extra:
-            raise IngestionError(
-                f"smpd: user_additional.txt lacks columns {sorted(missing | {'Pathalias'} - set(extra))}"
-            )
+            raise IngestionError(f"smpd: {key} lacks columns {sorted(missing | {'Pathalias'} - set(extra))}")
         extra_record = "Pathalias=" + extra["Pathalias"].fillna("")
-        extra = reject_duplicates(extra, "Pathalias", extra_record, issues, "users", "user_additional.txt")
+        extra = reject_duplicates(extra, "Pathalias", extra_record, issues, "users", key)
         extra_record = extra_record.loc[extra.index]
         for col, out in USER_ADDITIONAL.items():
-            extra[out] = parse_numbers(extra[col], extra_record, issues, "users", "user_additional.txt", col)
+            extra[out] = parse_numbers(extra[col], extra_record, issues, "users", key, col)
         unknown = ~extra["Pathalias"].isin(users["username"])
-        issues.add_many("users", "user_additional.txt", extra_record[unknown], "Pathalias",
-                        "profile of a user with no post")  # fmt: skip
+        issues.add_many("users", key, extra_record[unknown], "Pathalias", "profile of a user with no post")
         n_joined = int((~unknown).sum())
         users = users.merge(extra[["Pathalias", *USER_ADDITIONAL.values()]], left_on="username",
                             right_on="Pathalias", how="left").drop(columns="Pathalias")  # fmt: skip

@@ -155,7 +155,7 @@ def test_pipeline_slice_runs_on_a_memory_catalog(tiny_world):
     """The template reads one source with only its raw folder and the parameters."""
     _, world_catalog = tiny_world
     catalog = DataCatalog()
-    catalog["raw_pixelrec"] = world_catalog.load("raw_pixelrec")
+    catalog["raw_pixelrec"] = world_catalog.load("sample_world_pixelrec")  # the folder the sample world wrote
     catalog["params:ingestion"] = base_params("ingestion")
     out = SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["pixelrec"]), catalog)
     ingested = out["ingested_pixelrec"].load()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,22 +25,61 @@ READERS: dict[str, Callable[[RawFolder, dict], Ingested]] = {
 TABLES = list(SCHEMA)
 
 
+AUTO = "auto"
+PROVIDE_DATA = (
+    "to provide data, copy the export folders to data/01_raw/<source>/ or point raw_<source> at them in "
+    "conf/local/catalog.yml; or run the demo on the sample world (`make run`, or `kedro run --pipelines=demo`)"
+)
+
+
+def selected_sources(sources: str | list[str]) -> list[str] | None:
+    """The sources ``ingestion.sources`` lists, or None for ``auto`` (every source whose raw folder
+    has data); an unknown name is an error."""
+    if sources == AUTO:
+        return None
+    if isinstance(sources, str):
+        sources = [sources]
+    unknown = set(sources) - set(READERS)
+    if unknown:
+        raise IngestionError(
+            f"ingestion.sources has unknown sources {sorted(unknown)}; known: {list(READERS)} (or {AUTO})"
+        )
+    return list(sources)
+
+
+def not_read(source: str, root: str, errors: list[str] | None = None) -> Ingested:
+    """An empty result for a source that was not read, with what stopped it, if anything."""
+    tables = {t: empty(t) for t in TABLES}
+    return Ingested(source, tables, Issues(source).frame(), {}, errors=errors or [], read=False, root=root)
+
+
 def make_reader(source: str) -> Callable[[RawFolder, dict[str, Any]], Ingested]:
-    """The node function for one source (a named function, so kedro viz shows it)."""
+    """The node function for one source (a named function, so kedro viz shows it).
+
+    A reader's IngestionError does not stop the run here: it travels in the result, so that
+    the combine step reports every source's errors together. Any other exception is a bug and
+    propagates."""
 
     def ingest(folder: RawFolder, params: dict[str, Any]) -> Ingested:
-        unknown = set(params["sources"]) - set(READERS)
-        if unknown:
-            raise IngestionError(f"ingestion.sources has unknown sources {sorted(unknown)}; known: {list(READERS)}")
-        if source not in params["sources"]:
+        sources = selected_sources(params["sources"])
+        if sources is not None and source not in sources:
             logger.info("%s is not in ingestion.sources: skipped", source)
-            return Ingested(source, {t: empty(t) for t in TABLES}, Issues(source).frame(), {})
+            return not_read(source, folder.root)
         if not folder:
-            raise IngestionError(
-                f"{source} is selected in ingestion.sources but {folder.root} is missing or empty: "
-                f"write the sample world (kedro run --pipelines=sample_world) or point raw_{source} at your data"
-            )
-        return READERS[source](folder, params)
+            if sources is None:
+                logger.info("%s: not present: %s", source, folder.root)
+                return not_read(source, folder.root)
+            error = f"{source} is selected in ingestion.sources but {folder.root} is missing or empty; {PROVIDE_DATA}"
+            return not_read(source, folder.root, [error])
+        try:
+            part = READERS[source](folder, params)
+        except IngestionError as error:
+            # Most messages already start with the source; the rest get it, so each line says whose it is.
+            message = str(error) if str(error).startswith(source) else f"{source}: {error}"
+            logger.error("%s", message)
+            return not_read(source, folder.root, [message])
+        part.root = folder.root
+        return part
 
     ingest.__name__ = ingest.__qualname__ = f"ingest_{source}"
     ingest.__doc__ = f"Read the {source} raw folder into canonical tables and its issue log."
@@ -57,8 +97,8 @@ def _reject_posts_from_the_future(part: Ingested) -> Ingested:
                     values=posts.loc[future, "posted_at"])  # fmt: skip
     tables = {**part.tables, "posts": posts[~future].reset_index(drop=True)}
     kept = {**part.records_kept, "posts": part.records_kept["posts"] - int(future.sum())}
-    return Ingested(part.source, tables, pd.concat([part.issues, issues.frame()], ignore_index=True),
-                    part.records_in, kept)  # fmt: skip
+    quarantine = pd.concat([part.issues, issues.frame()], ignore_index=True)
+    return dataclasses.replace(part, tables=tables, issues=quarantine, records_kept=kept)
 
 
 def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -109,30 +149,94 @@ def reconcile(parts: list[Ingested], quarantine: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def top_reasons(quarantine: pd.DataFrame, source: str, table: str = "posts", n: int = 3) -> str:
+    """The ``n`` commonest reasons a source's records of ``table`` were rejected, with counts."""
+    mine = quarantine[
+        (quarantine["source"] == source) & (quarantine["table"] == table) & (quarantine["action"] == "rejected")
+    ]
+    counts = mine["reason"].value_counts().head(n)
+    return "; ".join(f"{reason!r} x {count}" for reason, count in counts.items()) or "none"
+
+
+def loss_problems(
+    parts: list[Ingested], reconciliation: pd.DataFrame, quarantine: pd.DataFrame, max_share: float
+) -> list[str]:
+    """One line per source read that kept no posts, or rejected more than ``max_share`` of them."""
+    posts = reconciliation[reconciliation["table"] == "posts"].set_index("source")
+    problems = []
+    for part in parts:
+        if not part.read or part.errors:
+            continue
+        if part.source not in posts.index or posts.loc[part.source, "canonical"] == 0:
+            n_in = int(posts.loc[part.source, "records_in"]) if part.source in posts.index else 0
+            problems.append(
+                f"{part.source}: 0 canonical posts from {part.root} ({n_in} post records read; rejected: "
+                f"{top_reasons(quarantine, part.source)})"
+            )
+            continue
+        row = posts.loc[part.source]
+        share = row["rejected"] / row["records_in"]
+        if share > max_share:
+            problems.append(
+                f"{part.source}: {row['rejected']} of {row['records_in']} posts rejected ({share:.1%}), more than "
+                f"ingestion.max_rejected_share ({max_share:.1%}); top reasons: {top_reasons(quarantine, part.source)}. "
+                f"Fix the data, or raise ingestion.max_rejected_share (e.g. in conf/local/parameters_ingestion.yml) "
+                f"to accept the loss"
+            )
+    return problems
+
+
+def log_reconciliation(reconciliation: pd.DataFrame) -> None:
+    """One line per source and table: INFO when nothing was rejected, WARNING when records were
+    lost (under the share that stops the run), ERROR when the counts do not add up."""
+    for row in reconciliation.itertuples():
+        level = logging.ERROR if not row.balanced else logging.WARNING if row.rejected else logging.INFO
+        lost = " (see quarantine)" if row.rejected else ""
+        counts = (row.source, row.table, row.records_in, row.canonical, row.rejected, lost)
+        logger.log(level, "%s/%s: %d records in = %d canonical + %d rejected%s", *counts)
+
+
+def no_source_present(parts: list[Ingested]) -> str:
+    """The error for ``sources: auto`` when no raw folder has data."""
+    looked = ", ".join(f"{p.source}: {p.root}" for p in parts)
+    return f"ingestion.sources is {AUTO} but no raw folder has data (looked at {looked}); {PROVIDE_DATA}"
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One IngestionError for all problems: each on its own line."""
+    if len(problems) == 1:
+        raise IngestionError(problems[0])
+    if problems:
+        raise IngestionError(f"ingestion failed with {len(problems)} problems:\n- " + "\n- ".join(problems))
+
+
 def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ...]:
     """Union of the sources' tables, cross-table checks, the quarantine and the reconciliation.
 
-    ``records in = canonical + rejected`` for every source and table; strict mode stops at
-    the first issue, naming its file, record and field.
+    ``records in = canonical + rejected`` for every source and table. The run stops with one
+    IngestionError listing every source's reader errors, every source that kept no posts or
+    rejected more than ``max_rejected_share`` of them, and, in strict mode, the first issue.
     """
     *ingested, params = parts
+    if selected_sources(params["sources"]) is None and not any(p.read or p.errors for p in ingested):
+        raise IngestionError(no_source_present(ingested))
     ingested = [_reject_posts_from_the_future(p) for p in ingested]
     tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES}
     tables["users"], user_issues = _add_missing_users(tables["posts"], tables["users"])
     quarantine = pd.concat([*(p.issues for p in ingested), user_issues], ignore_index=True)
     reconciliation = reconcile(ingested, quarantine)
-    for row in reconciliation.itertuples():
-        log = logger.info if row.balanced else logger.error
-        log("%s/%s: %d records in = %d canonical + %d rejected", row.source, row.table, row.records_in,
-            row.canonical, row.rejected)  # fmt: skip
+    log_reconciliation(reconciliation)
+    if not reconciliation["balanced"].all():
+        raise IngestionError(f"records lost in ingestion:\n{reconciliation[~reconciliation['balanced']]}")
+    problems = [error for p in ingested for error in p.errors]
+    problems += loss_problems(ingested, reconciliation, quarantine, params["max_rejected_share"])
     if params["strict"] and len(quarantine):
         first = quarantine.iloc[0]
-        raise IngestionError(
+        problems.append(
             f"strict ingestion: {len(quarantine)} issue(s); first: {first['source']} file {first['file']} "
             f"record {first['record']} field {first['field']}: {first['reason']} ({first['action']})"
         )
-    if not reconciliation["balanced"].all():
-        raise IngestionError(f"records lost in ingestion:\n{reconciliation[~reconciliation['balanced']]}")
+    raise_problems(problems)
     return (*(tables[t] for t in TABLES), quarantine, reconciliation)
 
 

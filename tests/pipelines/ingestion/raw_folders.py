@@ -1,0 +1,134 @@
+"""Small raw folders in the published layouts, written file by file for the reader tests."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from engagement_lab.datasets import RawFolder, RawFolderDataset
+
+SMPD_PIDS = ["101", "102", "103"]
+SMPD_LABELS = ["1.5", "2.25", "3.0"]
+CROWDTANGLE_COLUMNS = [
+    "Page Name",
+    "User Name",
+    "Facebook Id",
+    "Followers at Posting",
+    "Post Created",
+    "Likes",
+    "Comments",
+    "Shares",
+    "Love",
+    "Wow",
+    "Haha",
+    "Sad",
+    "Angry",
+    "Care",
+    "URL",
+    "Message",
+    "Link",
+]
+PIXELREC_COLUMNS = [
+    "item_id",
+    "view_number",
+    "comment_number",
+    "thumbup_number",
+    "share_number",
+    "coin_number",
+    "favorite_number",
+    "barrage_number",
+    "title",
+    "tag",
+    "description",
+]
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write ``{relative path: text or bytes}`` under ``root``; text as UTF-8, line endings untouched."""
+    for key, content in files.items():
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return root
+
+
+def load(root: Path) -> RawFolder:
+    """The folder as the raw_<source> catalog entry gives it to a reader."""
+    return RawFolderDataset(path=str(root)).load()
+
+
+def jpeg(side: int = 40) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 40, 40)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def csv_text(header: list[str], rows: list[list[str]], line_end: str = "\n") -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=line_end).writerows([header, *rows])
+    return buffer.getvalue()
+
+
+def smpd_files(
+    meta: str = "train_allmetadata_json", side_files_in: str = "", image_list: str = "train_img_filepath.txt"
+) -> dict[str, str | bytes]:
+    """Three posts of one user; labels and the image list at the root (``side_files_in=""``) or in
+    the folder ``side_files_in``, the image list under the name ``image_list``."""
+    uid = "55@N00"
+
+    def rows(**fields: str) -> str:
+        return json.dumps([{"Pid": pid, "Uid": uid, **fields} for pid in SMPD_PIDS])
+
+    user = dict(
+        photo_firstdate="1300000000",
+        photo_firstdatetaken="1300000000",
+        photo_count="10",
+        ispro="0",
+        canbuypro="1",
+        timezone_offset="0",
+        timezone_timezone_id="UTC",
+        user_description="0.1,0.2",
+        location_description="\n",
+    )
+    prefix = f"{side_files_in}/" if side_files_in else ""
+    files: dict[str, str | bytes] = {
+        f"{meta}/train_category.json": rows(Category="Food", Subcategory="Cake", Concept="cake"),
+        f"{meta}/train_text.json": rows(Title="a cake", Alltags="cake sweet"),
+        f"{meta}/train_temporalspatial_information.json": rows(Postdate="1451606400"),
+        f"{meta}/train_additional_information.json": rows(Pathalias="alice"),
+        f"{meta}/train_user_data.json": rows(**user),
+        f"{prefix}train_label.txt": "\n".join(SMPD_LABELS) + "\n",
+        f"{prefix}{image_list}": "".join(f"train/{uid}/{pid}.jpg\n" for pid in SMPD_PIDS),
+    }
+    files.update({f"train/{uid}/{pid}.jpg": jpeg() for pid in SMPD_PIDS})
+    return files
+
+
+def crowdtangle_row(url: str, message: str = "hello", page: str = "123") -> list[str]:
+    return [
+        "Page",
+        "page",
+        page,
+        "1000",
+        "2021-03-01 10:00:00 UTC",
+        "5",
+        "1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        url,
+        message,
+        "https://example.com/image.jpg",
+    ]
+
+
+def pixelrec_row(item_id: str, tag: str) -> list[str]:
+    return [item_id, "10.0", "1.0", "2.0", "0.0", "0.0", "1.0", "0.0", f"title {item_id}", tag, "a description"]
