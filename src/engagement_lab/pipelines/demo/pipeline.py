@@ -1,5 +1,7 @@
 """The ``demo`` pipeline: ``sample_world`` writes its raw folders, then every other pipeline reads them.
 
+One step of the demo: ``kedro run --pipelines=demo --tags=<pipeline>`` (each node carries its pipeline's name).
+
 The other pipelines read raw data only through ``raw_<folder>`` (a user's exports, read-only). Here each
 of those inputs is renamed to the sample world's own folder (``DEMO_INPUTS``), so kedro viz draws the
 lineage from the simulator to the report and no node writes where ``raw_<folder>`` points.
@@ -39,6 +41,7 @@ def project_pipelines() -> dict[str, Pipeline]:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    pipelines = project_pipelines()
+    # Each node is tagged with its pipeline's name: `kedro run --pipelines=demo --tags=ppcl` runs one step.
+    pipelines = {name: Pipeline(pipeline, tags=name) for name, pipeline in project_pipelines().items()}
     rest = sum((p for name, p in pipelines.items() if name != "sample_world"), Pipeline([]))
     return pipelines["sample_world"] + on_sample_world(rest)
