@@ -9,6 +9,12 @@
   vocabularies (index 0 = unseen or missing); numerical fields D are imputed with the train median,
   expanded to [D, D², √D] and min-max scaled with the train minimum and maximum. Post time fields are
   in UTC. The UISD influence levels are k-means clusters of log follower counts fitted on train posts.
+
+Partial exports: a numerical field no train post has is imputed with 0 for every post (a constant input);
+the imputed values per field are counted (``Preprocessor.imputed``). Without two distinct follower counts in
+train there are no influence levels: every post's UISD label is -1 ("no label"), so the UISD loss is 0 and
+models that list UISD train without it (``Preprocessor.influence_skipped`` says why). Without a train post
+that has an image, the image input is zero for every post (``Preprocessor.images_skipped``).
 """
 
 from __future__ import annotations
@@ -25,13 +31,34 @@ from engagement_lab.features.join import attach_embeddings
 logger = logging.getLogger(__name__)
 
 # Table A1. The post-level Geoaccuracy (geo_acc) is not in the canonical tables: left out.
-CATEGORICAL = ["user_id", "is_pro", "can_buy_pro", "is_public", "timezone_id", "timezone_offset",
-               "post_hour", "post_day", "post_month"]  # fmt: skip
-NUMERICAL = ["total_views", "total_tags", "total_geotagged", "total_faves", "total_in_group", "photo_count",
-             "followers", "following", "pfirst_year", "pfirst_taken_year"]  # fmt: skip
+CATEGORICAL = [
+    "user_id",
+    "is_pro",
+    "can_buy_pro",
+    "is_public",
+    "timezone_id",
+    "timezone_offset",
+    "post_hour",
+    "post_day",
+    "post_month",
+]
+NUMERICAL = [
+    "total_views",
+    "total_tags",
+    "total_geotagged",
+    "total_faves",
+    "total_in_group",
+    "photo_count",
+    "followers",
+    "following",
+    "pfirst_year",
+    "pfirst_taken_year",
+]
 LEVELS = ["category", "subcategory", "concept"]  # coarse → fine (§5.2)
 MISSING = "<missing>"
 SPLITS = ("train", "val", "test")
+MIN_SPLIT_POSTS = 20  # fewer posts with a target cannot be split 8:1:1
+NO_LABEL = -1  # a contrastive label that makes a post neither an anchor nor a positive (ppcl.losses)
 
 
 class PPCLDataError(ValueError):
@@ -56,9 +83,15 @@ def popularity_target(posts: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return target.astype(float), reason
 
 
-def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataFrame,
-                      image_embeddings: pd.DataFrame, post_texts: pd.DataFrame, text_embeddings: pd.DataFrame,
-                      source: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:  # fmt: skip
+def build_model_input(
+    posts: pd.DataFrame,
+    users: pd.DataFrame,
+    images: pd.DataFrame,
+    image_embeddings: pd.DataFrame,
+    post_texts: pd.DataFrame,
+    text_embeddings: pd.DataFrame,
+    source: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """One row per ``source`` post with a target: profile fields, post time fields (UTC), content labels
     and both embeddings. Returns (model input, quarantine rows, counts)."""
     chosen = posts[posts["source"] == source].reset_index(drop=True)
@@ -69,8 +102,9 @@ def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataF
         )
     target, reason = popularity_target(chosen)
     bad = reason.notna()
-    quarantine = pd.DataFrame({"post_id": chosen.loc[bad, "post_id"].astype("string"), "stage": "ppcl",
-                               "reason": reason[bad]}).reset_index(drop=True)  # fmt: skip
+    quarantine = pd.DataFrame(
+        {"post_id": chosen.loc[bad, "post_id"].astype("string"), "stage": "ppcl", "reason": reason[bad]}
+    ).reset_index(drop=True)
     stats = {"posts": len(chosen), "quarantined": int(bad.sum())}
     for why, n in quarantine["reason"].value_counts().items():
         logger.warning("ppcl: %d %s posts quarantined: %s", n, source, why)
@@ -79,16 +113,29 @@ def build_model_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataF
     profile = users[users["source"] == source] if "source" in users else users
     frame, stats["without_profile"] = add_user_fields(frame, profile)
     if stats["without_profile"]:
-        logger.warning("ppcl: %d posts have no users row: profile fields missing (imputed / unseen category)",
-                       stats["without_profile"])  # fmt: skip
+        logger.warning(
+            "ppcl: %d posts have no users row: profile fields missing (imputed / unseen category)",
+            stats["without_profile"],
+        )
     for level in LEVELS:
         frame[level] = frame[level].astype("string") if level in frame else pd.NA
 
     frame = attach_embeddings(frame, images, image_embeddings, post_texts, text_embeddings, source, PPCLDataError)
     stats["without_image"] = int((frame["has_image"] == 0).sum())
+    stats["without_followers"] = int(frame["followers"].isna().sum())
     stats["modelled"] = len(frame)
-    keep = ["post_id", "user_id", "posted_at", "target", *LEVELS, *CATEGORICAL[1:], *NUMERICAL, "has_image",
-            "image_embedding", "text_embedding"]  # fmt: skip
+    keep = [
+        "post_id",
+        "user_id",
+        "posted_at",
+        "target",
+        *LEVELS,
+        *CATEGORICAL[1:],
+        *NUMERICAL,
+        "has_image",
+        "image_embedding",
+        "text_embedding",
+    ]
     return frame[keep], quarantine, stats
 
 
@@ -97,8 +144,11 @@ def add_user_fields(posts: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.DataFr
     the row or the table lacks are NA, which the fitted :class:`Preprocessor` imputes) and the post's hour,
     day of week and month in UTC. Returns the frame and the number of posts without a ``users`` row."""
     profile = users.drop_duplicates("user_id")
-    wanted = [c for c in ["user_id", *CATEGORICAL[1:6], *NUMERICAL[:8], "photo_firstdate", "photo_firstdatetaken"]
-              if c in profile.columns]  # fmt: skip
+    wanted = [
+        c
+        for c in ["user_id", *CATEGORICAL[1:6], *NUMERICAL[:8], "photo_firstdate", "photo_firstdatetaken"]
+        if c in profile.columns
+    ]
     frame = posts.merge(profile[wanted], on="user_id", how="left", indicator=True)
     without_profile = int((frame["_merge"] == "left_only").sum())
     frame = frame.drop(columns="_merge")
@@ -123,8 +173,8 @@ def chronological_split(frame: pd.DataFrame, fractions: dict[str, float]) -> pd.
     total = sum(fractions.values())
     if set(fractions) != set(SPLITS) or abs(total - 1.0) > 1e-6:
         raise PPCLDataError(f"split fractions must be train/val/test summing to 1, got {fractions}")
-    if len(frame) < 20:
-        raise PPCLDataError(f"need at least 20 posts with a target to split, got {len(frame)}")
+    if len(frame) < MIN_SPLIT_POSTS:
+        raise PPCLDataError(f"need at least {MIN_SPLIT_POSTS} posts with a target to split, got {len(frame)}")
     order = np.lexsort((frame["post_id"].astype(str).to_numpy(), frame["posted_at"].to_numpy()))
     n_train = round(fractions["train"] * len(frame))
     n_val = round(fractions["val"] * len(frame))
@@ -168,7 +218,10 @@ class Preprocessor:
     text_mean: np.ndarray | None = None
     text_std: np.ndarray | None = None
     train_rows: int = 0
-    imputed: dict[str, int] = field(default_factory=dict)
+    imputed: dict[str, int] = field(default_factory=dict)  # train posts whose field was imputed, per field
+    # Class-level defaults (not factories), so preprocessors pickled before these fields existed still load.
+    influence_skipped: str = ""  # why there are no UISD influence levels ("" = k-means fitted)
+    images_skipped: str = ""  # why the image input is zero for every post ("" = images used)
 
     def fit(self, train: pd.DataFrame) -> Preprocessor:
         if train.empty:
@@ -176,21 +229,47 @@ class Preprocessor:
         self.train_rows = len(train)
         self.vocab = {c: _vocabulary(_as_text(train[c])) for c in CATEGORICAL}
         self.level_vocab = {c: _vocabulary(_as_text(train[c]), start=0) for c in LEVELS}
+        self._fit_medians(train)
+        expanded = self._expand(train)
+        self.minimum, self.maximum = expanded.min(axis=0), expanded.max(axis=0)
+        self._fit_influence(train)
+        self._fit_embedding_scales(train)
+        return self
+
+    def _fit_medians(self, train: pd.DataFrame) -> None:
+        """Train medians of the numerical fields (0 for a field no train post has), and the imputed counts."""
         for col in NUMERICAL:
             values = train[col].astype("Float64")
             if (values < 0).any():
                 raise PPCLDataError(f"numerical user field {col!r} has negative values: √D is undefined")
             self.medians[col] = float(values.median()) if values.notna().any() else 0.0
-        expanded = self._expand(train)
-        self.minimum, self.maximum = expanded.min(axis=0), expanded.max(axis=0)
+        self.imputed = {col: int(train[col].isna().sum()) for col in NUMERICAL if train[col].isna().any()}
+        if absent := [col for col, n in self.imputed.items() if n == len(train)]:
+            logger.warning("ppcl: no train post has %s: imputed with 0 for every post (a constant input)", absent)
+        if partial := {col: n for col, n in self.imputed.items() if n < len(train)}:
+            logger.info("ppcl: train posts with a field imputed by its train median: %s", partial)
+
+    def _fit_influence(self, train: pd.DataFrame) -> None:
+        """UISD's influence levels: k-means of (log) follower counts on train, unless they cannot be formed."""
+        self.influence_skipped = influence_skip_reason(train)
+        if self.influence_skipped:
+            logger.warning("ppcl: UISD has no influence levels: %s", self.influence_skipped)
+            self.kmeans, self.cluster_order = None, None
+            return
         followers = self._influence(train)
         k = min(self.n_clusters, len(np.unique(followers)))
         self.kmeans = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(followers[:, None])
         self.cluster_order = np.argsort(np.argsort(self.kmeans.cluster_centers_[:, 0]))  # 0 = least followed
+
+    def _fit_embedding_scales(self, train: pd.DataFrame) -> None:
+        """Train mean and std of each embedding (for standardisation); no image in train: image input off."""
+        with_image = int(train["has_image"].sum()) if "has_image" in train else len(train)
+        self.images_skipped = "" if with_image else "no train post has an image: the image input is 0 for every post"
+        if self.images_skipped:
+            logger.warning("ppcl: %s", self.images_skipped)
         image, text = _stack(train["image_embedding"]), _stack(train["text_embedding"])
         self.image_mean, self.image_std = image.mean(0), image.std(0) + 1e-6
         self.text_mean, self.text_std = text.mean(0), text.std(0) + 1e-6
-        return self
 
     def _influence(self, frame: pd.DataFrame) -> np.ndarray:
         followers = frame["followers"].astype("Float64").fillna(self.medians["followers"]).to_numpy(dtype=float)
@@ -221,34 +300,64 @@ class Preprocessor:
 
     def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Model inputs and contrastive labels of ``frame`` (any split); unseen labels are -1."""
-        if self.kmeans is None:
+        if self.minimum is None:
             raise PPCLDataError("the preprocessor is not fitted")
-        cat = np.stack([_as_text(frame[c]).map(self.vocab[c]).fillna(0).to_numpy(dtype=np.int64)
-                        for c in CATEGORICAL], axis=1)  # fmt: skip
+        cat = np.stack(
+            [_as_text(frame[c]).map(self.vocab[c]).fillna(0).to_numpy(dtype=np.int64) for c in CATEGORICAL], axis=1
+        )
         span = np.where(self.maximum > self.minimum, self.maximum - self.minimum, 1.0)
         dense = ((self._expand(frame) - self.minimum) / span).astype(np.float32)
         image, text = _stack(frame["image_embedding"]), _stack(frame["text_embedding"])
         if self.standardize_embeddings:
             image, text = (image - self.image_mean) / self.image_std, (text - self.text_mean) / self.text_std
-        levels = np.stack([_as_text(frame[c]).map(self.level_vocab[c]).fillna(-1).to_numpy(dtype=np.int64)
-                           for c in LEVELS], axis=1)  # fmt: skip
-        influence = self.cluster_order[self.kmeans.predict(self._influence(frame)[:, None])]
+        if self.images_skipped:
+            image = np.zeros_like(image)
+        levels = np.stack(
+            [_as_text(frame[c]).map(self.level_vocab[c]).fillna(-1).to_numpy(dtype=np.int64) for c in LEVELS], axis=1
+        )
         return {
             "image": image.astype(np.float32),
             "text": text.astype(np.float32),
             "dense": dense,
             "sparse": cat,
             "levels": levels,
-            "influence": influence.astype(np.int64),
+            "influence": self.influence_levels(frame),
             "user": cat[:, 0] - 1,  # the user_id vocabulary code; -1 = unseen in train
             "y": frame["target"].to_numpy(dtype=np.float32) if "target" in frame else np.zeros(len(frame), "f4"),
         }
 
+    def influence_levels(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each post's UISD label: its influence level (0 = least followed), or -1 for all without levels."""
+        if self.kmeans is None:
+            return np.full(len(frame), NO_LABEL, dtype=np.int64)
+        return self.cluster_order[self.kmeans.predict(self._influence(frame)[:, None])].astype(np.int64)
+
     def summary(self) -> dict:
-        return {"categorical": CATEGORICAL, "numerical": NUMERICAL, "levels": LEVELS,
-                "cardinalities": self.cardinalities, "n_dense": self.n_dense,
-                "n_influence_levels": self.n_influence_levels, "influence_scale": self.influence_scale,
-                "train_rows": self.train_rows, "medians": self.medians}  # fmt: skip
+        return {
+            "categorical": CATEGORICAL,
+            "numerical": NUMERICAL,
+            "levels": LEVELS,
+            "cardinalities": self.cardinalities,
+            "n_dense": self.n_dense,
+            "n_influence_levels": self.n_influence_levels,
+            "influence_scale": self.influence_scale,
+            "train_rows": self.train_rows,
+            "medians": self.medians,
+            "imputed": self.imputed,
+            "influence_skipped": self.influence_skipped,
+            "images_skipped": self.images_skipped,
+        }
+
+
+def influence_skip_reason(train: pd.DataFrame) -> str:
+    """Why UISD's influence levels cannot be formed from these train posts ("" when they can)."""
+    followers = train["followers"].astype("Float64").dropna()
+    if followers.nunique() >= 2:
+        return ""
+    return (
+        f"{followers.nunique()} distinct follower counts among the {len(train)} train posts (users.followers "
+        "missing?): UISD labels are -1 (no label), so its loss is 0 and models listing UISD train without it"
+    )
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -33,8 +33,8 @@ def _supcon_from_log_prob(log_prob: torch.Tensor, labels: torch.Tensor) -> torch
     positive = (labels[:, None] == labels[None, :]) & ~eye & known[:, None] & known[None, :]
     counts = positive.sum(1)
     anchors = counts > 0
-    if not anchors.any():
-        return log_prob.sum() * 0.0  # keeps the graph (and device) when a batch has no positive pair
+    if not anchors.any():  # no positive pair (e.g. every label -1): 0, keeping the graph and device
+        return log_prob.masked_fill(eye, 0.0).sum() * 0.0  # the diagonal is -inf, and -inf · 0 is NaN
     per_anchor = -(log_prob.masked_fill(~positive, 0.0)).sum(1)[anchors] / counts[anchors]
     return per_anchor.mean()
 

@@ -28,17 +28,27 @@ COUNTS = ["views", "likes", "comments", "shares", "favorites"]
 def counts_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
     views = rng.integers(1, 10_000, n)
     return pd.DataFrame(
-        {"views": views, "likes": rng.binomial(views, 0.05), "comments": rng.binomial(views, 0.004),
-         "shares": rng.binomial(views, 0.002), "favorites": rng.binomial(views, 0.01)}
-    ).astype("Int64")  # fmt: skip
+        {
+            "views": views,
+            "likes": rng.binomial(views, 0.05),
+            "comments": rng.binomial(views, 0.004),
+            "shares": rng.binomial(views, 0.002),
+            "favorites": rng.binomial(views, 0.01),
+        }
+    ).astype("Int64")
 
 
 # ------------------------------------------------------------------ targets
 def test_engagement_score_is_the_papers_formula_and_keeps_missing_counts_missing():
     counts = pd.DataFrame(
-        {"views": [100, 0, pd.NA], "likes": [10, 1, 5], "comments": [2, 0, 1], "shares": [1, 0, 0],
-         "favorites": [3, 1, 0]}
-    ).astype("Int64")  # fmt: skip
+        {
+            "views": [100, 0, pd.NA],
+            "likes": [10, 1, 5],
+            "comments": [2, 0, 1],
+            "shares": [1, 0, 0],
+            "favorites": [3, 1, 0],
+        }
+    ).astype("Int64")
     score = engagement_score(counts)
     assert score[0] == pytest.approx((10 + 2 * 2 + 3 * 1 + 3 * 3) / 100)
     assert score[1] == pytest.approx(1 + 3)  # max(views, 1)
@@ -128,8 +138,19 @@ def test_counts_add_up_from_posts_to_the_splits(pixelrec_run):
 def test_metrics_follow_the_results_contract(pixelrec_run):
     metrics = pixelrec_run.load("engagement_metrics")
     assert metrics["pipeline"] == "engagement" and metrics["seed"] == 42
-    expected = {"catboost_paper", "catboost_pre_publication", "fusion_concat", "fusion_cross_attention",
-                "fusion_gated", "multimodal_regression", "majority_class", "mean_prediction"}  # fmt: skip
+    # The data the contract describes: the folder ingestion read, not a name the data does not have.
+    assert metrics["dataset"].startswith("pixelrec: ") and metrics["dataset"].endswith("data/01_raw/pixelrec")
+    assert metrics["counts_used"] == COUNTS and metrics["counts_missing"] == [] and "oracle_omitted" not in metrics
+    expected = {
+        "catboost_paper",
+        "catboost_pre_publication",
+        "fusion_concat",
+        "fusion_cross_attention",
+        "fusion_gated",
+        "multimodal_regression",
+        "majority_class",
+        "mean_prediction",
+    }
     assert set(metrics["models"]) == expected
     for name in expected - {"multimodal_regression", "mean_prediction"}:
         assert {"test_accuracy", "test_macro_f1", "test_weighted_f1"} <= set(metrics["models"][name])
@@ -181,8 +202,12 @@ def test_saved_models_load_and_reproduce_their_test_scores(pixelrec_run):
     state = pixelrec_run.load("engagement_regression_model")  # torch.load(weights_only=True)
     model = MultimodalRegressor(ModelConfig(**card["multimodal_regression"]["model"]))
     model.load_state_dict(state)
-    data = Arrays(np.stack(test["image_embedding"]), np.stack(test["text_embedding"]), test["has_image"].to_numpy(),
-                  test["target"].to_numpy())  # fmt: skip
+    data = Arrays(
+        np.stack(test["image_embedding"]),
+        np.stack(test["text_embedding"]),
+        test["has_image"].to_numpy(),
+        test["target"].to_numpy(),
+    )
     pred = predict(model, data, torch.device("cpu"), "regression")
     r2 = 1 - ((data.y - pred) ** 2).sum() / ((data.y - data.y.mean()) ** 2).sum()
     metrics = pixelrec_run.load("engagement_metrics")["models"]
@@ -229,8 +254,9 @@ def test_each_fusion_classifier_learns_planted_classes(fusion):
     val_data, val_signal = planted(200, 3)
     cuts = np.quantile(signal, [0.2, 0.4, 0.6, 0.8])
     train_data.y, val_data.y = np.searchsorted(cuts, signal), np.searchsorted(cuts, val_signal)
-    cfg = TrainConfig(task="classification", epochs=8, batch_size=32, learning_rate=2e-3, schedule="constant",
-                      device="cpu", seed=1)  # fmt: skip
+    cfg = TrainConfig(
+        task="classification", epochs=8, batch_size=32, learning_rate=2e-3, schedule="constant", device="cpu", seed=1
+    )
     _, history = train(lambda: FusionClassifier(ModelConfig(**SMALL, fusion=fusion)), train_data, val_data, cfg)
     assert max(h["val_macro_f1"] for h in history) > 0.4  # chance is 0.2
 

@@ -57,6 +57,16 @@ def test_supcon_matches_hand_computation():
     assert got == pytest.approx(supcon_by_hand(FEATURES, unlabelled, 0.1), rel=1e-4, abs=1e-6)
 
 
+def test_supcon_is_zero_not_nan_without_a_positive_pair():
+    # Every label -1 (UISD without follower counts) or all distinct (UID, no augmentation): no anchor.
+    features = torch.tensor(FEATURES, requires_grad=True)
+    for labels in ([-1] * 5, [0, 1, 2, 3, 4]):
+        loss = supcon(features, torch.tensor(labels))
+        assert loss.item() == 0.0
+        loss.backward()
+        assert torch.isfinite(features.grad).all() and not features.grad.any()
+
+
 def test_hierarchical_weights_are_one_over_l_squared_from_the_finest_level():
     assert level_weights(3) == pytest.approx([1 / 9, 1 / 4, 1.0])  # category, subcategory, concept
     levels = np.array([[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3], [0, 0, 0]])
@@ -78,13 +88,28 @@ def test_rnc_matches_hand_computation_with_ties():
 
 def _tiny_model_and_batch(n: int = 12):
     torch.manual_seed(0)
-    cfg = ModelConfig(image_dim=6, text_dim=5, n_dense=6, cardinalities=[5, 3, 4], hidden=8, bottleneck=4,
-                      embed_dim=3, cross_layers=2, dropout=0.1)  # fmt: skip
+    cfg = ModelConfig(
+        image_dim=6,
+        text_dim=5,
+        n_dense=6,
+        cardinalities=[5, 3, 4],
+        hidden=8,
+        bottleneck=4,
+        embed_dim=3,
+        cross_layers=2,
+        dropout=0.1,
+    )
     g = torch.Generator().manual_seed(1)
-    batch = {"image": torch.randn(n, 6, generator=g), "text": torch.randn(n, 5, generator=g),
-             "dense": torch.rand(n, 6, generator=g), "sparse": torch.randint(0, 3, (n, 3), generator=g),
-             "levels": torch.stack([torch.arange(n) % 2, torch.arange(n) % 4, torch.arange(n) % 6], 1),
-             "influence": torch.arange(n) % 3, "user": torch.arange(n) % 4, "y": torch.randn(n, generator=g)}  # fmt: skip
+    batch = {
+        "image": torch.randn(n, 6, generator=g),
+        "text": torch.randn(n, 5, generator=g),
+        "dense": torch.rand(n, 6, generator=g),
+        "sparse": torch.randint(0, 3, (n, 3), generator=g),
+        "levels": torch.stack([torch.arange(n) % 2, torch.arange(n) % 4, torch.arange(n) % 6], 1),
+        "influence": torch.arange(n) % 3,
+        "user": torch.arange(n) % 4,
+        "y": torch.randn(n, generator=g),
+    }
     return PPCLModel(cfg), batch
 
 
@@ -98,9 +123,13 @@ def _grad_norms(model: PPCLModel) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     ("task", "reached"),
-    [("crd", {"post_encoder"}), ("uisd", {"user_encoder"}), ("uid", {"popularity_encoder"}),
-     ("rnc", {"post_encoder", "user_encoder", "popularity_encoder"})],
-)  # fmt: skip
+    [
+        ("crd", {"post_encoder"}),
+        ("uisd", {"user_encoder"}),
+        ("uid", {"popularity_encoder"}),
+        ("rnc", {"post_encoder", "user_encoder", "popularity_encoder"}),
+    ],
+)
 def test_each_contrastive_loss_reaches_only_its_encoder(task, reached):
     model, batch = _tiny_model_and_batch()
     cfg = TrainConfig(tasks=[task], reg_weight=0.0, alpha=[1.0, 1.0, 1.0])  # the contrastive term alone

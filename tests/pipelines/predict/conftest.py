@@ -19,10 +19,25 @@ from tests.pipelines.ppcl.conftest import tiny_params as tiny_ppcl_params
 TABLES = ("posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings", "ground_truth_posts")
 # Only the models predict reads: the full dual-attention model (one seed, few epochs), the
 # pre-publication CatBoost (small) and PPCL's full model (one seed, small), with what they are built from.
-TRAIN_NODES = ("check_user_environment_inputs", "select_posts", "label_and_split", "fit_topic_model", "build_model_input",
-               "prepare_dual_attention_inputs", "export_dual_attention_preprocessor", "full.train",
-               "build_engagement_input", "label_posts", "catboost_pre_publication.train_catboost",
-               "build_ppcl_input", "split_ppcl_posts", "ppcl.full.train", "ppcl_model_card")  # fmt: skip
+TRAIN_NODES = (
+    "check_user_environment_inputs",
+    "select_posts",
+    "label_and_split",
+    "fit_topic_model",
+    "build_model_input",
+    "prepare_dual_attention_inputs",
+    "export_dual_attention_preprocessor",
+    "full.train",
+    "check_engagement_inputs",
+    "build_engagement_input",
+    "label_posts",
+    "catboost_pre_publication.train_catboost",
+    "check_ppcl_inputs",
+    "build_ppcl_input",
+    "split_ppcl_posts",
+    "ppcl.full.train",
+    "ppcl_model_card",
+)
 
 
 def predict_params(**overrides) -> dict:
@@ -61,7 +76,8 @@ def trained(tiny_world, tiny_featured, tmp_path_factory):
     add_params(catalog, "dual_attention", da)
     catalog["params:engagement"] = fast_engagement_params()
     add_params(catalog, "ppcl", {**tiny_ppcl_params(), "seeds": [0]})
-    training = (user_environment_pipeline() + dual_attention_pipeline() + engagement_pipeline()
-                + ppcl_pipeline()).only_nodes(*TRAIN_NODES)  # fmt: skip
+    training = (
+        user_environment_pipeline() + dual_attention_pipeline() + engagement_pipeline() + ppcl_pipeline()
+    ).only_nodes(*TRAIN_NODES)
     SequentialRunner().run(training, catalog)
     return root

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,18 +13,22 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from engagement_lab.engagement.data import assign_split, build_model_input
+from engagement_lab.engagement.data import MIN_SPLIT_POSTS, assign_split, build_model_input, with_count_columns
 from engagement_lab.engagement.metrics import classification_metrics, regression_metrics
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
 from engagement_lab.engagement.tabular import (
     cross_validate,
     feature_builder,
     fit_catboost,
+    image_skip_reason,
     predict_classes,
     stack,
 )
 from engagement_lab.engagement.targets import (
     CLASS_NAMES,
+    COUNT_COLUMNS,
+    check_counts,
+    counts_present,
     engagement_class,
     engagement_score,
     fit_targets,
@@ -31,26 +36,87 @@ from engagement_lab.engagement.targets import (
     popularity_score,
 )
 from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
+from engagement_lab.ingestion.provenance import dataset_label
+from engagement_lab.inputs_check import input_check, require_inputs
 from engagement_lab.results import contract_metrics, results_contract
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
 PIPELINE = "engagement"
 
 
-def build_engagement_input(posts: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
-                           post_texts: pd.DataFrame, text_embeddings: pd.DataFrame,
-                           params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:  # fmt: skip
+def min_posts(params: dict[str, Any]) -> int:
+    """Posts with a target the method needs: a stratified split, and CatBoost's CV folds holding each class."""
+    development = params["split"]["train"] + params["split"]["val"]
+    return max(MIN_SPLIT_POSTS, math.ceil(len(CLASS_NAMES) * params["catboost"]["cv_folds"] / development))
+
+
+def posts_with_image(images: pd.DataFrame, post_ids: pd.Series) -> int:
+    """How many of these posts have a decodable image."""
+    decodable = images.loc[images["decodable"].fillna(False).astype(bool), "post_id"]
+    return int(post_ids.isin(decodable).sum())
+
+
+def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """What First Impressions needs: ``params.source`` posts with view counts and at least one interaction
+    count, and enough posts with every count the export has to split them. Images and single interaction
+    counts may be missing (the method runs without them)."""
+    name = params["source"]
+    source = with_count_columns(posts[posts["source"] == name])
+    if source.empty:
+        present = sorted(posts["source"].dropna().unique())
+        lack = (
+            f"no {name} posts (sources present: {present}); First Impressions needs posts with view and "
+            "interaction counts (a PixelRec export): add one, or set engagement.source"
+        )
+        return input_check(PIPELINE, [lack], posts=0)
+    used = counts_present(source)
+    lacks = [f"{name} posts: {problem}" for problem in check_counts(used)]
+    complete = int(source[used].notna().all(axis=1).sum())
+    if not lacks and complete < min_posts(params):
+        lacks.append(
+            f"only {complete} {name} posts have every count the export has ({', '.join(used)}); "
+            f"the split and CatBoost's {params['catboost']['cv_folds']}-fold CV need {min_posts(params)}"
+        )
+    return input_check(
+        PIPELINE,
+        lacks,
+        posts=len(source),
+        posts_with_every_count=complete,
+        posts_with_image=posts_with_image(images, source["post_id"]),
+        counts_used=used,
+        counts_missing=[c for c in COUNT_COLUMNS if c not in used],
+    )
+
+
+def build_engagement_input(
+    posts: pd.DataFrame,
+    images: pd.DataFrame,
+    image_embeddings: pd.DataFrame,
+    post_texts: pd.DataFrame,
+    text_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+    input_check: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per ``params.source`` post with a computable target, both embeddings and text statistics."""
+    if input_check is not None:
+        require_inputs(input_check)
     return build_model_input(posts, images, image_embeddings, post_texts, text_embeddings, params["source"])
 
 
 def label_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Split (seeded, stratified), then fit the class thresholds and Eq. 1's weights on train only."""
+    """Split (seeded, stratified), then fit the class thresholds and Eq. 1's weights on train only, from the
+    counts the data has."""
     frame = model_input.copy()
     frame["split"] = assign_split(frame, params["split"], params["seed"])
-    spec = fit_targets(frame[frame["split"] == "train"])
-    frame["engagement_score"] = engagement_score(frame).astype(float)
+    spec = fit_targets(frame[frame["split"] == "train"], counts_present(frame))
+    logger.info(
+        "engagement targets from %s (not in the data: %s); Eq. 1 weights on train: %s",
+        spec.counts_used,
+        spec.counts_missing or "none",
+        {k: round(v, 4) for k, v in spec.weights.items()},
+    )
+    frame["engagement_score"] = engagement_score(frame, spec.counts_used).astype(float)
     frame["engagement_class"] = engagement_class(frame["engagement_score"], spec.thresholds)
     frame["popularity_score"] = popularity_score(frame, spec.weights).astype(float)
     frame["target"] = log_popularity(frame["popularity_score"])
@@ -81,8 +147,9 @@ def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str,
             "n_features": float(x["train"].shape[1]),
         }
         development = pd.concat([parts["train"], parts["val"]])
-        scores.update(cross_validate(development, development["engagement_class"].to_numpy(), feature_set, cb,
-                                     iterations, seed))  # fmt: skip
+        scores.update(
+            cross_validate(development, development["engagement_class"].to_numpy(), feature_set, cb, iterations, seed)
+        )
         logger.info("catboost %s: %s", feature_set, {k: round(v, 4) for k, v in scores.items()})
         return {"features": builder, "model": model, "feature_set": feature_set}, scores
 
@@ -92,13 +159,18 @@ def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str,
 
 
 def _arrays(part: pd.DataFrame, target: str) -> Arrays:
-    return Arrays(stack(part["image_embedding"]), stack(part["text_embedding"]), part["has_image"].to_numpy(),
-                  part[target].to_numpy())  # fmt: skip
+    return Arrays(
+        stack(part["image_embedding"]),
+        stack(part["text_embedding"]),
+        part["has_image"].to_numpy(),
+        part[target].to_numpy(),
+    )
 
 
 def _train_config(section: dict[str, Any], params: dict[str, Any], task: str) -> TrainConfig:
-    return TrainConfig(task=task, device=params["device"], seed=params["seed"], threads=params["threads"],
-                       **section["train"])  # fmt: skip
+    return TrainConfig(
+        task=task, device=params["device"], seed=params["seed"], threads=params["threads"], **section["train"]
+    )
 
 
 def make_fusion_trainer(fusion: str) -> Callable[[pd.DataFrame, dict[str, Any]], tuple]:
@@ -154,21 +226,28 @@ def baselines(labelled: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
-def oracle_scores(labelled: pd.DataFrame, ground_truth_posts: pd.DataFrame,
-                  params: dict[str, Any]) -> dict[str, float]:  # fmt: skip
+def oracle_scores(
+    labelled: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, params: dict[str, Any]
+) -> dict[str, Any]:
     """What is learnable: the world's noise-free ``oracle_score`` mapped to each target on train, scored on test.
 
-    Regression: a linear map oracle_score → log popularity. Classes: a logistic regression on the
-    oracle score (``score_only_*``) and on the planted noise-free terms the engagement rate depends on
-    (oracle score and emotion, which sets the comment/share rate). Empty when no post has ground truth."""
-    truth = truth_by_post_id(ground_truth_posts, [params["source"]])[["post_id", "oracle_score", "emotion", "concept"]]
-    data = labelled[["post_id", "split", "engagement_class", "target"]].merge(truth, on="post_id", how="inner")
-    if len(data) < len(labelled):
-        logger.warning("oracle: %d of %d posts have no ground truth", len(labelled) - len(data), len(labelled))
-    parts = _parts(data)
-    if parts["train"].empty or parts["test"].empty:
-        logger.warning("oracle: no ground truth for these posts (real data?): no oracle reported")
-        return {}
+    Returns ``{"scores": {...}, "omitted": ""}``, or no scores and why when these posts have no ground truth
+    (a user's own data). Regression: a linear map oracle_score → log popularity. Classes: a logistic
+    regression on the oracle score (``score_only_*``) and on the planted noise-free terms the engagement rate
+    depends on (oracle score and emotion, which sets the comment/share rate)."""
+    truth, omitted = truth_for(ground_truth_posts, labelled["post_id"], params["source"])
+    if truth is None:
+        logger.info("engagement: oracle omitted: %s", omitted)
+        return {"scores": {}, "omitted": omitted}
+    truth = truth[["oracle_score", "emotion", "concept"]].rename_axis("post_id").reset_index()
+    data = labelled[["post_id", "split", "engagement_class", "target"]].astype({"post_id": "string"})
+    data = data.merge(truth.astype({"post_id": "string"}), on="post_id", how="inner")
+    return {"scores": oracle_metrics(_parts(data)), "omitted": ""}
+
+
+def oracle_metrics(parts: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The oracle's test scores from per-split frames with target, engagement class, oracle score, concept and
+    emotion (see :func:`oracle_scores`)."""
     score = {name: part[["oracle_score"]].to_numpy(dtype=float) for name, part in parts.items()}
     linear = LinearRegression().fit(score["train"], parts["train"]["target"])
     out = regression_metrics(parts["test"]["target"], linear.predict(score["test"]))
@@ -195,19 +274,59 @@ def oracle_scores(labelled: pd.DataFrame, ground_truth_posts: pd.DataFrame,
     return out
 
 
-def report(input_stats: dict[str, int], labelled: pd.DataFrame, target_spec: dict[str, Any],
-           catboost_paper: dict[str, float], catboost_pre_publication: dict[str, float],
-           fusion_concat: dict[str, float], fusion_cross_attention: dict[str, float], fusion_gated: dict[str, float],
-           regression: dict[str, float], baseline_scores: dict[str, dict[str, float]], oracle: dict[str, float],
-           params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:  # fmt: skip
+def data_notes(
+    input_stats: dict[str, int], labelled: pd.DataFrame, target_spec: dict[str, Any], params: dict[str, Any]
+) -> list[str]:
+    """The contract's notes on what the data had: dropped posts, counts used, images."""
+    used, missing = target_spec["counts_used"], target_spec["counts_missing"]
+    notes = [
+        f"Posts: canonical posts with source == {params['source']!r}; {input_stats['dropped_no_target']} of "
+        f"{input_stats['posts']} dropped because a count the targets need is missing (never read as 0).",
+        f"Counts used: {', '.join(used)}. "
+        + (
+            f"Not in the data (no post has them): {', '.join(missing)}: left out of the engagement score, Eq. 1 "
+            "(weights fitted on the counts used) and catboost_paper's count features; no post dropped for them."
+            if missing
+            else "Every count of the paper is in the data."
+        ),
+        f"{input_stats['without_image']} of {input_stats['modelled']} modelled posts have no usable cover image: "
+        "kept with a zero image vector and has_image = 0 (CatBoost feature; a learned 'no image' token in the "
+        "torch models).",
+    ]
+    train = labelled[labelled["split"] == "train"]
+    if skipped := image_skip_reason(int((train["has_image"] == 1).sum())):
+        notes.append(f"CatBoost image embedding columns and image/text similarity left out: {skipped}.")
+    return notes
+
+
+def report(
+    input_stats: dict[str, int],
+    labelled: pd.DataFrame,
+    target_spec: dict[str, Any],
+    catboost_paper: dict[str, float],
+    catboost_pre_publication: dict[str, float],
+    fusion_concat: dict[str, float],
+    fusion_cross_attention: dict[str, float],
+    fusion_gated: dict[str, float],
+    regression: dict[str, float],
+    baseline_scores: dict[str, dict[str, float]],
+    oracle: dict[str, Any],
+    ingestion_sources: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """The results contract (metrics.json) and the same numbers for MLflow."""
     split_sizes = labelled["split"].value_counts().to_dict()
-    split_sizes.update({f"test_class_{k}": int(v) for k, v in
-                        labelled.loc[labelled["split"] == "test", "engagement_class"].value_counts().items()})  # fmt: skip
+    split_sizes.update(
+        {
+            f"test_class_{k}": int(v)
+            for k, v in labelled.loc[labelled["split"] == "test", "engagement_class"].value_counts().items()
+        }
+    )
     split_sizes.update({k: v for k, v in input_stats.items()})
     regression = dict(regression)
-    if oracle.get("test_r2"):
-        regression["test_r2_fraction_of_oracle"] = regression["test_r2"] / oracle["test_r2"]
+    scores = oracle["scores"]
+    if scores.get("test_r2"):
+        regression["test_r2_fraction_of_oracle"] = regression["test_r2"] / scores["test_r2"]
     models = {
         "catboost_paper": catboost_paper,
         "catboost_pre_publication": catboost_pre_publication,
@@ -217,13 +336,12 @@ def report(input_stats: dict[str, int], labelled: pd.DataFrame, target_spec: dic
         "multimodal_regression": regression,
         **baseline_scores,
     }
-    leak = {metric: catboost_paper[metric] - catboost_pre_publication[metric]
-            for metric in ("test_accuracy", "test_macro_f1", "test_weighted_f1", "cv_accuracy_mean", "cv_macro_f1_mean")}  # fmt: skip
+    leak = {
+        metric: catboost_paper[metric] - catboost_pre_publication[metric]
+        for metric in ("test_accuracy", "test_macro_f1", "test_weighted_f1", "cv_accuracy_mean", "cv_macro_f1_mean")
+    }
     notes = [
-        f"Posts: canonical posts with source == {params['source']!r}; {input_stats['dropped_no_target']} of "
-        f"{input_stats['posts']} dropped because a count the targets need is missing (never read as 0).",
-        f"{input_stats['without_image']} modelled posts have no usable cover image: kept with a zero image vector "
-        "and has_image = 0 (CatBoost feature; a learned 'no image' token in the torch models).",
+        *data_notes(input_stats, labelled, target_spec, params),
         f"Split: random, stratified by engagement-score quintile, seed {params['seed']}, fractions {params['split']}; "
         "class thresholds and Eq. 1 Pearson weights fitted on train only. CatBoost early-stops on val; its CV "
         f"({params['catboost']['cv_folds']} folds) runs on train+val with the early-stopped tree count.",
@@ -231,22 +349,39 @@ def report(input_stats: dict[str, int], labelled: pd.DataFrame, target_spec: dic
         "catboost_pre_publication has no counts. 'leak' is paper minus pre-publication.",
         "Encoders are frozen (EfficientNet-lite0 1280-d, MiniLM 384-d); the paper fine-tunes ViT/BERT and "
         "SigLIP/DeBERTa. Only projections, attention, fusion and heads are trained.",
-        "Regression target: log(1 + Eq. 1 popularity score). Oracle (ground truth, fitted on train, scored on "
-        "test): test_r2/mae/src = linear map of the noise-free oracle_score; content_only_* = ridge regression "
-        "on the planted concept and emotion (what the image and text can show: PixelRec has no uploader, so the "
-        "follower and user terms are invisible); classes: logistic regression on oracle_score + emotion "
-        "(emotion sets the comment/share rate), score_only_* on oracle_score alone.",
+        "Regression target: log(1 + Eq. 1 popularity score). "
+        + (
+            f"Oracle omitted: {oracle['omitted']}."
+            if oracle["omitted"]
+            else "Oracle (ground truth, fitted on train, scored on test): test_r2/mae/src = linear map of the "
+            "noise-free oracle_score; content_only_* = ridge regression on the planted concept and emotion (what "
+            "the image and text can show: PixelRec has no uploader, so the follower and user terms are "
+            "invisible); classes: logistic regression on oracle_score + emotion (emotion sets the comment/share "
+            "rate), score_only_* on oracle_score alone."
+        ),
     ]
+    omitted = {"oracle_omitted": oracle["omitted"]} if oracle["omitted"] else {}
     results = results_contract(
-        PIPELINE, dataset=f"{params['source']} ({len(labelled)} posts)", split_sizes=split_sizes,
-        seed=params["seed"], models=models, oracle=oracle, leak=leak, target_spec=target_spec, notes=notes,
-    )  # fmt: skip
+        PIPELINE,
+        dataset=dataset_label(ingestion_sources, params["source"]),
+        split_sizes=split_sizes,
+        seed=params["seed"],
+        models=models,
+        oracle=scores,
+        leak=leak,
+        target_spec=target_spec,
+        counts_used=target_spec["counts_used"],
+        counts_missing=target_spec["counts_missing"],
+        notes=notes,
+        **omitted,
+    )
     logger.info("engagement leak (paper − pre-publication): %s", {k: round(v, 4) for k, v in leak.items()})
     return results, contract_metrics(results)
 
 
-def model_card(target_spec: dict[str, Any], fusion_concat: dict, fusion_cross_attention: dict, fusion_gated: dict,
-               regression: dict) -> dict[str, Any]:  # fmt: skip
+def model_card(
+    target_spec: dict[str, Any], fusion_concat: dict, fusion_cross_attention: dict, fusion_gated: dict, regression: dict
+) -> dict[str, Any]:
     """What the predict pipeline needs to rebuild the torch models and read their outputs."""
     return {
         "target_spec": target_spec,

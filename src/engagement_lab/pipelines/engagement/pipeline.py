@@ -1,19 +1,22 @@
 """The ``engagement`` pipeline ("First Impressions Matter", §3–§5) on the canonical PixelRec posts.
 
-model input → split + targets (fitted on train) → CatBoost per feature set (``paper`` leaks the counts,
-``pre_publication`` does not), the §4.1 fusion classifier per fusion strategy, the §4.3 multimodal
-regressor, baselines and the oracle → the results contract. Each CatBoost feature set and each fusion
-strategy is one template pipeline under its own namespace.
+input check (tag ``input_check``: no posts of the source, no view or interaction counts, too few posts →
+the pipeline is skipped with the reason) → model input → split + targets (fitted on train) → CatBoost per
+feature set (``paper`` leaks the counts, ``pre_publication`` does not), the §4.1 fusion classifier per
+fusion strategy, the §4.3 multimodal regressor, baselines and the oracle → the results contract. Each
+CatBoost feature set and each fusion strategy is one template pipeline under its own namespace.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.engagement.models import FUSIONS
 from engagement_lab.engagement.tabular import FEATURE_SETS
+from engagement_lab.inputs_check import INPUT_CHECK_TAG
 
 from .nodes import (
     baselines,
     build_engagement_input,
+    check_inputs,
     label_posts,
     make_catboost_trainer,
     make_fusion_trainer,
@@ -43,10 +46,14 @@ def catboost_pipeline(feature_set: str) -> Pipeline:
 def fusion_pipeline(fusion: str) -> Pipeline:
     template = Pipeline(
         [
-            Node(make_fusion_trainer(fusion), ["labelled", PARAMS], ["model", "scores", "card"],
-                 name="train_fusion_classifier"),
+            Node(
+                make_fusion_trainer(fusion),
+                ["labelled", PARAMS],
+                ["model", "scores", "card"],
+                name="train_fusion_classifier",
+            ),
         ]
-    )  # fmt: skip
+    )
     name = f"fusion_{fusion}"
     return Pipeline(
         template,
@@ -61,33 +68,81 @@ def fusion_pipeline(fusion: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    prepare = Pipeline(
+def prepare_pipeline() -> Pipeline:
+    """The input check, the model input and its targets."""
+    model_inputs = ["posts", "images", "image_embeddings", "post_texts", "text_embeddings"]
+    return Pipeline(
         [
-            Node(build_engagement_input, ["posts", "images", "image_embeddings", "post_texts", "text_embeddings",
-                 PARAMS], ["engagement_model_input", "engagement_input_stats"], name="build_engagement_input"),
-            Node(label_posts, ["engagement_model_input", PARAMS], ["engagement_labelled", "engagement_target_spec"],
-                 name="label_posts"),
+            Node(
+                check_inputs,
+                ["posts", "images", PARAMS],
+                "engagement_input_check",
+                name="check_engagement_inputs",
+                tags=INPUT_CHECK_TAG,
+            ),
+            Node(
+                build_engagement_input,
+                {**{name: name for name in model_inputs}, "params": PARAMS, "input_check": "engagement_input_check"},
+                ["engagement_model_input", "engagement_input_stats"],
+                name="build_engagement_input",
+            ),
+            Node(
+                label_posts,
+                ["engagement_model_input", PARAMS],
+                ["engagement_labelled", "engagement_target_spec"],
+                name="label_posts",
+            ),
         ]
-    )  # fmt: skip
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = prepare_pipeline()
     models = sum((catboost_pipeline(f) for f in FEATURE_SETS), Pipeline([])) + sum(
         (fusion_pipeline(f) for f in FUSIONS), Pipeline([])
     )
     evaluate = Pipeline(
         [
-            Node(train_regressor, ["engagement_labelled", PARAMS],
-                 ["engagement_regression_model", "engagement_regression_scores", "engagement_regression_card"],
-                 name="train_regressor"),
+            Node(
+                train_regressor,
+                ["engagement_labelled", PARAMS],
+                ["engagement_regression_model", "engagement_regression_scores", "engagement_regression_card"],
+                name="train_regressor",
+            ),
             Node(baselines, "engagement_labelled", "engagement_baseline_scores", name="baselines"),
-            Node(oracle_scores, ["engagement_labelled", "ground_truth_posts", PARAMS], "engagement_oracle_scores",
-                 name="oracle_scores"),
-            Node(report, ["engagement_input_stats", "engagement_labelled", "engagement_target_spec",
-                          *(f"engagement_catboost_{f}_scores" for f in FEATURE_SETS),
-                          *(f"engagement_fusion_{f}_scores" for f in FUSIONS), "engagement_regression_scores",
-                          "engagement_baseline_scores", "engagement_oracle_scores", PARAMS],
-                 ["engagement_metrics", "engagement_mlflow_metrics"], name="report"),
-            Node(model_card, ["engagement_target_spec", *(f"engagement_fusion_{f}_card" for f in FUSIONS),
-                              "engagement_regression_card"], "engagement_model_card", name="model_card"),
+            Node(
+                oracle_scores,
+                ["engagement_labelled", "ground_truth_posts", PARAMS],
+                "engagement_oracle_scores",
+                name="oracle_scores",
+            ),
+            Node(
+                report,
+                [
+                    "engagement_input_stats",
+                    "engagement_labelled",
+                    "engagement_target_spec",
+                    *(f"engagement_catboost_{f}_scores" for f in FEATURE_SETS),
+                    *(f"engagement_fusion_{f}_scores" for f in FUSIONS),
+                    "engagement_regression_scores",
+                    "engagement_baseline_scores",
+                    "engagement_oracle_scores",
+                    "ingestion_sources",
+                    PARAMS,
+                ],
+                ["engagement_metrics", "engagement_mlflow_metrics"],
+                name="report",
+            ),
+            Node(
+                model_card,
+                [
+                    "engagement_target_spec",
+                    *(f"engagement_fusion_{f}_card" for f in FUSIONS),
+                    "engagement_regression_card",
+                ],
+                "engagement_model_card",
+                name="model_card",
+            ),
         ]
-    )  # fmt: skip
+    )
     return prepare + models + evaluate

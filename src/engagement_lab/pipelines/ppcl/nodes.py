@@ -17,12 +17,22 @@ from plotly.subplots import make_subplots
 from sklearn.linear_model import LinearRegression
 from torch import nn
 
-from engagement_lab.ppcl.data import Preprocessor, build_model_input, chronological_split, train_subset
+from engagement_lab.ingestion.provenance import dataset_label
+from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.ppcl.data import (
+    MIN_SPLIT_POSTS,
+    Preprocessor,
+    build_model_input,
+    chronological_split,
+    influence_skip_reason,
+    popularity_target,
+    train_subset,
+)
 from engagement_lab.ppcl.model import ModelConfig, load_model
 from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
 from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
 from engagement_lab.results import contract_metrics, results_contract
-from engagement_lab.world.truth import truth_by_post_id
+from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
 PIPELINE = "ppcl"
@@ -30,10 +40,54 @@ METRICS = ("mae", "mse", "src")
 SPLITS = ("train", "val", "test")
 
 
-def build_ppcl_input(posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataFrame,
-                     image_embeddings: pd.DataFrame, post_texts: pd.DataFrame, text_embeddings: pd.DataFrame,
-                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:  # fmt: skip
+def check_inputs(
+    posts: pd.DataFrame, users: pd.DataFrame, images: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
+    """What PPCL needs: ``params.source`` posts, enough of them with a target (Eq. 1) for the 8:1:1 split.
+    Images, follower counts and other profile fields may be missing (the method runs without them)."""
+    name = params["source"]
+    source = posts[posts["source"] == name].reset_index(drop=True)
+    if source.empty:
+        present = sorted(posts["source"].dropna().unique())
+        lack = (
+            f"no {name} posts (sources present: {present}); PPCL needs posts with a popularity label or view "
+            "counts and post times (an SMPD export): add one, or set ppcl.source"
+        )
+        return input_check(PIPELINE, [lack], posts=0)
+    _, reason = popularity_target(source)
+    with_target = int(reason.isna().sum())
+    lacks = []
+    if with_target < MIN_SPLIT_POSTS:
+        why = "; ".join(f"{why} x {n}" for why, n in reason.value_counts().items())
+        lacks.append(
+            f"only {with_target} of {len(source)} {name} posts have a target (log2(views/days)+1); the 8:1:1 split "
+            f"needs {MIN_SPLIT_POSTS} ({why})"
+        )
+    decodable = images.loc[images["decodable"].fillna(False).astype(bool), "post_id"]
+    followed = users.loc[users["followers"].notna(), "user_id"] if "followers" in users else pd.Series(dtype=object)
+    return input_check(
+        PIPELINE,
+        lacks,
+        posts=len(source),
+        posts_with_target=with_target,
+        posts_with_image=int(source["post_id"].isin(decodable).sum()),
+        posts_with_followers=int(source["user_id"].isin(followed).sum()),
+    )
+
+
+def build_ppcl_input(
+    posts: pd.DataFrame,
+    users: pd.DataFrame,
+    images: pd.DataFrame,
+    image_embeddings: pd.DataFrame,
+    post_texts: pd.DataFrame,
+    text_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+    input_check: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """One row per ``params.source`` post with a target (Eq. 1); posts without one are quarantined."""
+    if input_check is not None:
+        require_inputs(input_check)
     return build_model_input(posts, users, images, image_embeddings, post_texts, text_embeddings, params["source"])
 
 
@@ -42,17 +96,23 @@ def split_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
     frame = model_input.copy()
     frame["split"] = chronological_split(frame, params["split"])
     sizes = frame["split"].value_counts().to_dict()
-    logger.info("ppcl split by post time: %s (train ends %s, test starts %s)", sizes,
-                frame.loc[frame["split"] == "train", "posted_at"].max(),
-                frame.loc[frame["split"] == "test", "posted_at"].min())  # fmt: skip
+    logger.info(
+        "ppcl split by post time: %s (train ends %s, test starts %s)",
+        sizes,
+        frame.loc[frame["split"] == "train", "posted_at"].max(),
+        frame.loc[frame["split"] == "test", "posted_at"].min(),
+    )
     return frame
 
 
 def _fit_preprocessor(frame: pd.DataFrame, params: dict[str, Any]) -> Preprocessor:
     prep = params["preprocessing"]
-    return Preprocessor(n_clusters=prep["n_clusters"], influence_scale=prep["influence_scale"],
-                        standardize_embeddings=prep["standardize_embeddings"],
-                        seed=prep["seed"]).fit(frame[frame["split"] == "train"])  # fmt: skip
+    return Preprocessor(
+        n_clusters=prep["n_clusters"],
+        influence_scale=prep["influence_scale"],
+        standardize_embeddings=prep["standardize_embeddings"],
+        seed=prep["seed"],
+    ).fit(frame[frame["split"] == "train"])
 
 
 def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocessor, dict[str, Split]]:
@@ -61,13 +121,18 @@ def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocess
 
 
 def model_config(preprocessor: Preprocessor, data: Split, params: dict[str, Any]) -> ModelConfig:
-    return ModelConfig(image_dim=int(data.tensors["image"].shape[1]), text_dim=int(data.tensors["text"].shape[1]),
-                       n_dense=preprocessor.n_dense, cardinalities=preprocessor.cardinalities,
-                       **params["model"])  # fmt: skip
+    return ModelConfig(
+        image_dim=int(data.tensors["image"].shape[1]),
+        text_dim=int(data.tensors["text"].shape[1]),
+        n_dense=preprocessor.n_dense,
+        cardinalities=preprocessor.cardinalities,
+        **params["model"],
+    )
 
 
-def train_variant(split_input: pd.DataFrame, params: dict[str, Any],
-                  variant: dict[str, Any]) -> tuple[nn.Module, Preprocessor, pd.DataFrame, dict]:  # fmt: skip
+def train_variant(
+    split_input: pd.DataFrame, params: dict[str, Any], variant: dict[str, Any]
+) -> tuple[nn.Module, Preprocessor, pd.DataFrame, dict]:
     """One model of Tables 1–2 for every seed: fit the preprocessor on its train posts, train, predict
     val and test. Returns the first seed's model (on CPU; the catalog saves its state dict), the
     preprocessor, every seed's predictions and a model card (configs, per-seed histories)."""
@@ -79,8 +144,9 @@ def train_variant(split_input: pd.DataFrame, params: dict[str, Any],
     config = model_config(preprocessor, data["train"], params)
     rows, runs, first = [], {}, None
     for seed in params["seeds"]:
-        cfg = TrainConfig(**{**params["train"], **variant}, seed=int(seed), device=params["device"],
-                          threads=params["threads"])  # fmt: skip
+        cfg = TrainConfig(
+            **{**params["train"], **variant}, seed=int(seed), device=params["device"], threads=params["threads"]
+        )
         model, record = train(config, cfg, data["train"], data["val"])
         runs[str(seed)] = {k: record[k] for k in ("best_epoch", "epochs_run", "history", "sampler_fallbacks")}
         first = first or {"model": model, "train": cfg.to_dict()}
@@ -89,9 +155,15 @@ def train_variant(split_input: pd.DataFrame, params: dict[str, Any],
             part["seed"] = int(seed)
             part["prediction"] = predict(model, data[split]).astype(float)
             rows.append(part)
-    card = {"model": config.to_dict(), "train": first["train"], "seeds": [int(s) for s in params["seeds"]],
-            "train_fraction": fraction, "split_sizes": {s: len(data[s]) for s in SPLITS},
-            "preprocessor": preprocessor.summary(), "runs": runs}  # fmt: skip
+    card = {
+        "model": config.to_dict(),
+        "train": first["train"],
+        "seeds": [int(s) for s in params["seeds"]],
+        "train_fraction": fraction,
+        "split_sizes": {s: len(data[s]) for s in SPLITS},
+        "preprocessor": preprocessor.summary(),
+        "runs": runs,
+    }
     return first["model"].cpu(), preprocessor, pd.concat(rows, ignore_index=True), card
 
 
@@ -104,8 +176,9 @@ def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[d
     for seed in params["seeds"]:
         features = TabularFeatures(preprocessor, n_components=cb["embedding_pca"]).fit(parts["train"], int(seed))
         x = {s: features.transform(p) for s, p in parts.items()}
-        model = fit_catboost(x["train"], parts["train"]["target"].to_numpy(), x["val"],
-                             parts["val"]["target"].to_numpy(), cb, int(seed))  # fmt: skip
+        model = fit_catboost(
+            x["train"], parts["train"]["target"].to_numpy(), x["val"], parts["val"]["target"].to_numpy(), cb, int(seed)
+        )
         first = first or {"features": features, "model": model}
         for split in ("val", "test"):
             part = parts[split][["post_id", "split", "target"]].reset_index(drop=True)
@@ -115,28 +188,57 @@ def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[d
     return first, pd.concat(rows, ignore_index=True)
 
 
-def oracle_scores(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame,
-                  params: dict[str, Any]) -> dict[str, float]:  # fmt: skip
-    """What is learnable: the noise-free ``oracle_score`` mapped linearly to the target on train, on test."""
-    truth = truth_by_post_id(ground_truth_posts, [params["source"]])[["post_id", "oracle_score"]]
-    data = split_input[["post_id", "split", "target"]].merge(truth, on="post_id", how="inner")
+def oracle_scores(
+    split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, params: dict[str, Any]
+) -> tuple[dict[str, float], str]:
+    """What is learnable: the noise-free ``oracle_score`` mapped linearly to the target on train, on test.
+    Returns the scores and "", or no scores and why (these posts have no ground truth: a user's own data)."""
+    truth, omitted = truth_for(ground_truth_posts, split_input["post_id"], params["source"])
+    if truth is None:
+        logger.info("ppcl: oracle omitted: %s", omitted)
+        return {}, omitted
+    data = split_input[["post_id", "split", "target"]].astype({"post_id": "string"})
+    data["oracle_score"] = truth["oracle_score"].reindex(pd.Index(data["post_id"])).to_numpy(dtype=float)
     train, test = data[data["split"] == "train"], data[data["split"] == "test"]
-    if train.empty or test.empty:
-        logger.warning("ppcl oracle: no ground truth for these posts (real data?): no oracle reported")
-        return {}
-    if len(data) < len(split_input):
-        logger.warning("ppcl oracle: %d of %d posts have no ground truth", len(split_input) - len(data),
-                       len(split_input))  # fmt: skip
     linear = LinearRegression().fit(train[["oracle_score"]], train["target"])
-    return regression_scores(test["target"], linear.predict(test[["oracle_score"]]), "test")
+    return regression_scores(test["target"], linear.predict(test[["oracle_score"]]), "test"), ""
+
+
+def data_notes(split_input: pd.DataFrame, input_stats: dict[str, int], params: dict[str, Any]) -> list[str]:
+    """The contract's notes on what the data had: quarantined posts, images, follower counts and UISD."""
+    train = split_input[split_input["split"] == "train"]
+    notes = [
+        f"Posts: canonical posts with source == {params['source']!r}; {input_stats['quarantined']} of "
+        f"{input_stats['posts']} quarantined without a target (reasons in ppcl_quarantine); "
+        f"{input_stats['without_image']} kept with a zero image vector (image missing or not decodable).",
+        f"{input_stats['without_followers']} of {input_stats['modelled']} modelled posts have no follower count: "
+        "imputed with the train median (0 when no train post has one), like every numerical profile field.",
+    ]
+    if skipped := influence_skip_reason(train):
+        notes.append(f"UISD not learned: {skipped}.")
+    if not int(train["has_image"].sum()):
+        notes.append(
+            "No train post has an image: the image input is 0 for every post and CatBoost has no image "
+            "components; PPCL learns from text and the user fields."
+        )
+    return notes
 
 
 def _summarise(pred: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
     per_seed = pd.DataFrame(
-        [{"seed": seed, **regression_scores(g.loc[g["split"] == "val", "target"], g.loc[g["split"] == "val", "prediction"], "val"),
-          **regression_scores(g.loc[g["split"] == "test", "target"], g.loc[g["split"] == "test", "prediction"], "test")}
-         for seed, g in pred.groupby("seed")]
-    )  # fmt: skip
+        [
+            {
+                "seed": seed,
+                **regression_scores(
+                    g.loc[g["split"] == "val", "target"], g.loc[g["split"] == "val", "prediction"], "val"
+                ),
+                **regression_scores(
+                    g.loc[g["split"] == "test", "target"], g.loc[g["split"] == "test", "prediction"], "test"
+                ),
+            }
+            for seed, g in pred.groupby("seed")
+        ]
+    )
     out = {}
     for split in ("test", "val"):
         for m in METRICS:
@@ -147,11 +249,18 @@ def _summarise(pred: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
     return out, per_seed
 
 
-def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_stats: dict[str, int],
-             params: dict[str, Any], catboost_predictions: pd.DataFrame, *predictions: pd.DataFrame,
-             ) -> tuple[dict, dict, pd.DataFrame]:  # fmt: skip
+def evaluate(
+    split_input: pd.DataFrame,
+    ground_truth_posts: pd.DataFrame | None,
+    input_stats: dict[str, int],
+    ingestion_sources: dict[str, Any] | None,
+    params: dict[str, Any],
+    catboost_predictions: pd.DataFrame,
+    *predictions: pd.DataFrame,
+) -> tuple[dict, dict, pd.DataFrame]:
     """Tables 1–2 and the data-efficiency rows: MAE, MSE, SRC on test (mean and std over seeds), the
-    train-mean baseline and the oracle → the results contract, its MLflow metrics and a table."""
+    train-mean baseline and the oracle (when the posts have ground truth) → the results contract, its MLflow
+    metrics and a table."""
     names = list(params["models"])
     if len(names) != len(predictions):
         raise ValueError(f"ppcl evaluate got {len(predictions)} prediction tables for models {names}")
@@ -166,7 +275,7 @@ def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_
         models[name], groups[name] = summary, variant.get("group", "baseline")
     models["mean_prediction"] = regression_scores(test["target"], np.full(len(test), train["target"].mean()), "test")
     groups["mean_prediction"] = "baseline"
-    oracle = oracle_scores(split_input, ground_truth_posts, params)
+    oracle, omitted = oracle_scores(split_input, ground_truth_posts, params)
     rows = []
     for name, summary in models.items():
         if oracle.get("test_src"):
@@ -181,21 +290,29 @@ def evaluate(split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame, input_
             sizes[f"train_{name}"] = int(models[name]["train_posts"])
     sizes.update({f"input_{k}": v for k, v in input_stats.items()})
     notes = [
-        f"Posts: canonical posts with source == {params['source']!r}; {input_stats['quarantined']} of "
-        f"{input_stats['posts']} quarantined without a target (reasons in ppcl_quarantine); "
-        f"{input_stats['without_image']} kept with a zero image vector (image missing or not decodable).",
+        *data_notes(split_input, input_stats, params),
         "Target: log2(views/days)+1 (SMPD's label). Split: chronological 8:1:1 by posted_at (UTC). "
         "Vocabularies, min-max scalers of [D, D², √D], embedding standardisation and the UISD k-means "
         "(on log followers) are fitted on train posts only; early stopping and selection on validation.",
         f"Every model: mean over seeds {list(params['seeds'])}; '<metric>_std' is the std over seeds. "
         "<name>_100k / _200k: the same model on a seeded 1/3 and 2/3 of the train posts (SMPD-100K/200K "
         "scaled to this world; val and test unchanged).",
-        "Oracle: the world's noise-free oracle_score mapped linearly to the target on train, scored on test.",
+        f"Oracle omitted: {omitted}."
+        if omitted
+        else "Oracle: the world's noise-free oracle_score mapped linearly to the target on train, scored on test.",
         "Frozen encoders: EfficientNet-lite0 (1280-d) and MiniLM (384-d) instead of CLIP; geo_acc (a post-level "
         "SMPD field) is not in the canonical tables and is left out of Table A1's numerical fields.",
     ]
-    results = results_contract(PIPELINE, dataset=params["dataset"], split_sizes=sizes,
-                               seed=[int(s) for s in params["seeds"]], models=models, oracle=oracle, notes=notes)  # fmt: skip
+    results = results_contract(
+        PIPELINE,
+        dataset=dataset_label(ingestion_sources, params["source"]),
+        split_sizes=sizes,
+        seed=[int(s) for s in params["seeds"]],
+        models=models,
+        oracle=oracle,
+        notes=notes,
+        **({"oracle_omitted": omitted} if omitted else {}),
+    )
     shown = [c for c in ("model", "test_mae", "test_mae_std", "test_mse", "test_src", "test_src_std") if c in table]
     logger.info("ppcl test results:\n%s", table[shown].round(4).to_string(index=False))
     return results, contract_metrics(results), table
@@ -214,33 +331,54 @@ def feature_view(split_input: pd.DataFrame, params: dict[str, Any], *models: Any
         centred = feats - feats.mean(0)
         u, s, _ = np.linalg.svd(centred, full_matrices=False)
         xy = u[:, :2] * s[:2]
-        fig.add_scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, row=1, col=col,
-                        marker={"color": test["target"], "colorscale": "Viridis", "size": 5,
-                                "showscale": col == 1, "colorbar": {"title": "popularity"}})  # fmt: skip
-    fig.update_layout(title="SVD of the popularity features f^pop on test, coloured by popularity (Figure 3)",
-                      showlegend=False)  # fmt: skip
+        fig.add_scatter(
+            x=xy[:, 0],
+            y=xy[:, 1],
+            mode="markers",
+            name=name,
+            row=1,
+            col=col,
+            marker={
+                "color": test["target"],
+                "colorscale": "Viridis",
+                "size": 5,
+                "showscale": col == 1,
+                "colorbar": {"title": "popularity"},
+            },
+        )
+    fig.update_layout(
+        title="SVD of the popularity features f^pop on test, coloured by popularity (Figure 3)", showlegend=False
+    )
     return fig
 
 
 def prediction_view(predictions: pd.DataFrame) -> tuple[pd.DataFrame, go.Figure]:
     """Predicted against true popularity on test for the full model (mean over seeds), as in Figure A2."""
     test = predictions[predictions["split"] == "test"]
-    table = (test.groupby("post_id", sort=False)
-             .agg(target=("target", "first"), prediction=("prediction", "mean"), prediction_std=("prediction", "std"))
-             .reset_index())  # fmt: skip
+    table = (
+        test.groupby("post_id", sort=False)
+        .agg(target=("target", "first"), prediction=("prediction", "mean"), prediction_std=("prediction", "std"))
+        .reset_index()
+    )
     fig = go.Figure()
     fig.add_scatter(x=table["prediction"], y=table["target"], mode="markers", marker={"size": 4}, name="posts")
     lo, hi = float(table[["prediction", "target"]].min().min()), float(table[["prediction", "target"]].max().max())
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dot"}, name="y = x")
-    fig.update_layout(title="PPCL on test: predicted vs true popularity (mean over seeds)",
-                      xaxis_title="predicted", yaxis_title="log2(views/days)+1")  # fmt: skip
+    fig.update_layout(
+        title="PPCL on test: predicted vs true popularity (mean over seeds)",
+        xaxis_title="predicted",
+        yaxis_title="log2(views/days)+1",
+    )
     return table, fig
 
 
 def model_card(card: dict, params: dict[str, Any]) -> dict:
     """What ``predict`` needs to score a new post with the full model: configs and catalog names."""
-    return {**card, "pipeline": PIPELINE, "source": params["source"],
-            "catalog": {"weights": "ppcl_full_model", "preprocessor": "ppcl_full_preprocessor",
-                        "card": "ppcl_model_card"},
-            "inputs": "posts/users rows as in the canonical tables + image/text embeddings "
-                      "(engagement_lab.ppcl.data.build_model_input), then Preprocessor.transform"}  # fmt: skip
+    return {
+        **card,
+        "pipeline": PIPELINE,
+        "source": params["source"],
+        "catalog": {"weights": "ppcl_full_model", "preprocessor": "ppcl_full_preprocessor", "card": "ppcl_model_card"},
+        "inputs": "posts/users rows as in the canonical tables + image/text embeddings "
+        "(engagement_lab.ppcl.data.build_model_input), then Preprocessor.transform",
+    }

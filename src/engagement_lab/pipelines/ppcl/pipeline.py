@@ -1,6 +1,7 @@
 """The ``ppcl`` pipeline: one training template, one namespace per model of Tables 1–2.
 
-canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model
+input check (tag ``input_check``: no posts of the source or too few with a target → the pipeline is skipped
+with the reason) → canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model
 (``full``, ``no_cl``, single tasks, pairs, ``random_sampling``, ``no_aug``, ``rnc`` and the
 data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace, reading
 ``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
@@ -9,8 +10,11 @@ data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its ow
 
 from kedro.pipeline import Node, Pipeline
 
+from engagement_lab.inputs_check import INPUT_CHECK_TAG
+
 from .nodes import (
     build_ppcl_input,
+    check_inputs,
     evaluate,
     feature_view,
     model_card,
@@ -21,18 +25,37 @@ from .nodes import (
 )
 
 # Tables 1–2 and the data-efficiency rows; must match the keys of params:ppcl.models.
-MODELS = ("full", "no_cl", "crd", "uisd", "uid", "crd_uisd", "crd_uid", "uisd_uid", "random_sampling", "no_aug",
-          "rnc", "full_100k", "no_cl_100k", "full_200k", "no_cl_200k")  # fmt: skip
+MODELS = (
+    "full",
+    "no_cl",
+    "crd",
+    "uisd",
+    "uid",
+    "crd_uisd",
+    "crd_uid",
+    "uisd_uid",
+    "random_sampling",
+    "no_aug",
+    "rnc",
+    "full_100k",
+    "no_cl_100k",
+    "full_200k",
+    "no_cl_200k",
+)
 VIEWED = ("full", "no_cl")  # Figure 3: PPCL and w/o CL
 
 
 def model_pipeline(name: str) -> Pipeline:
     template = Pipeline(
         [
-            Node(train_variant, ["split_input", "params:ppcl", "params:variant"],
-                 ["model", "preprocessor", "predictions", "card"], name="train"),
+            Node(
+                train_variant,
+                ["split_input", "params:ppcl", "params:variant"],
+                ["model", "preprocessor", "predictions", "card"],
+                name="train",
+            ),
         ]
-    )  # fmt: skip
+    )
     return Pipeline(
         template,
         namespace=f"ppcl.{name}",  # dual_attention has a `full` namespace too
@@ -47,29 +70,71 @@ def model_pipeline(name: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    prepare = Pipeline(
+def prepare_pipeline() -> Pipeline:
+    """The input check, the model input (+ quarantine) and the chronological split."""
+    model_inputs = ["posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings"]
+    return Pipeline(
         [
-            Node(build_ppcl_input, ["posts", "users", "images", "image_embeddings", "post_texts", "text_embeddings",
-                                    "params:ppcl"], ["ppcl_model_input", "ppcl_quarantine", "ppcl_input_stats"],
-                 name="build_ppcl_input"),
+            Node(
+                check_inputs,
+                ["posts", "users", "images", "params:ppcl"],
+                "ppcl_input_check",
+                name="check_ppcl_inputs",
+                tags=INPUT_CHECK_TAG,
+            ),
+            Node(
+                build_ppcl_input,
+                {**{name: name for name in model_inputs}, "params": "params:ppcl", "input_check": "ppcl_input_check"},
+                ["ppcl_model_input", "ppcl_quarantine", "ppcl_input_stats"],
+                name="build_ppcl_input",
+            ),
             Node(split_posts, ["ppcl_model_input", "params:ppcl"], "ppcl_split_input", name="split_ppcl_posts"),
         ]
-    )  # fmt: skip
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = prepare_pipeline()
     models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
     report = Pipeline(
         [
-            Node(train_catboost, ["ppcl_split_input", "params:ppcl"], ["ppcl_catboost_regressor",
-                 "ppcl_catboost_predictions"], name="train_ppcl_catboost"),
-            Node(evaluate, ["ppcl_split_input", "ground_truth_posts", "ppcl_input_stats", "params:ppcl",
-                            "ppcl_catboost_predictions", *(f"ppcl_{m}_predictions" for m in MODELS)],
-                 ["ppcl_metrics", "ppcl_mlflow_metrics", "ppcl_results_table"], name="evaluate_ppcl"),
-            Node(feature_view, ["ppcl_split_input", "params:ppcl",
-                                *(f"ppcl_{m}_{k}" for m in VIEWED for k in ("model", "preprocessor", "card"))],
-                 "ppcl_feature_plot", name="ppcl_feature_view"),
-            Node(prediction_view, "ppcl_full_predictions", ["ppcl_full_pred_vs_true", "ppcl_full_pred_vs_true_plot"],
-                 name="ppcl_prediction_view"),
+            Node(
+                train_catboost,
+                ["ppcl_split_input", "params:ppcl"],
+                ["ppcl_catboost_regressor", "ppcl_catboost_predictions"],
+                name="train_ppcl_catboost",
+            ),
+            Node(
+                evaluate,
+                [
+                    "ppcl_split_input",
+                    "ground_truth_posts",
+                    "ppcl_input_stats",
+                    "ingestion_sources",
+                    "params:ppcl",
+                    "ppcl_catboost_predictions",
+                    *(f"ppcl_{m}_predictions" for m in MODELS),
+                ],
+                ["ppcl_metrics", "ppcl_mlflow_metrics", "ppcl_results_table"],
+                name="evaluate_ppcl",
+            ),
+            Node(
+                feature_view,
+                [
+                    "ppcl_split_input",
+                    "params:ppcl",
+                    *(f"ppcl_{m}_{k}" for m in VIEWED for k in ("model", "preprocessor", "card")),
+                ],
+                "ppcl_feature_plot",
+                name="ppcl_feature_view",
+            ),
+            Node(
+                prediction_view,
+                "ppcl_full_predictions",
+                ["ppcl_full_pred_vs_true", "ppcl_full_pred_vs_true_plot"],
+                name="ppcl_prediction_view",
+            ),
             Node(model_card, ["ppcl_full_card", "params:ppcl"], "ppcl_model_card", name="ppcl_model_card"),
         ]
-    )  # fmt: skip
+    )
     return prepare + models + report
