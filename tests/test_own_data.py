@@ -133,6 +133,9 @@ def test_the_applicable_pipelines_report_test_metrics_on_the_users_data(own_data
     for model, metrics in results["models"].items():
         assert metrics, model
         assert all(pd.notna(v) for v in metrics.values()), (model, metrics)
+    # Every method beside a mean predictor and the words alone (TF-IDF), fitted on the same train split.
+    assert {"mean_prediction", "tfidf_ridge"} <= set(results["models"])
+    assert {"test_mae", "test_src"} <= set(results["models"]["tfidf_ridge"])
 
 
 @pytest.mark.parametrize(

@@ -149,12 +149,15 @@ def test_metrics_follow_the_results_contract(pixelrec_run):
         "fusion_gated",
         "multimodal_regression",
         "majority_class",
+        "tfidf_logistic",
         "mean_prediction",
+        "tfidf_ridge",
     }
     assert set(metrics["models"]) == expected
-    for name in expected - {"multimodal_regression", "mean_prediction"}:
+    regressors = {"multimodal_regression", "mean_prediction", "tfidf_ridge"}
+    for name in expected - regressors:
         assert {"test_accuracy", "test_macro_f1", "test_weighted_f1"} <= set(metrics["models"][name])
-    for name in ("multimodal_regression", "mean_prediction"):
+    for name in regressors:
         assert {"test_r2", "test_mae", "test_src"} <= set(metrics["models"][name])
     for name in ("catboost_paper", "catboost_pre_publication"):
         assert {"cv_accuracy_mean", "cv_accuracy_std", "cv_macro_f1_mean", "cv_macro_f1_std"} <= set(

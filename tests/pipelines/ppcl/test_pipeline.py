@@ -35,7 +35,7 @@ def test_contract_has_every_model_with_seed_statistics_and_the_oracle(ppcl_run):
     results = ppcl_run.load("ppcl_metrics")
     assert results["pipeline"] == "ppcl" and results["seed"] == [0, 1]
     assert results["dataset"].startswith("smpd: ") and "oracle_omitted" not in results  # the folder ingestion read
-    assert set(results["models"]) == {*MODELS, "catboost", "mean_prediction"}
+    assert set(results["models"]) == {*MODELS, "catboost", "tfidf_ridge", "mean_prediction"}
     sizes = results["split_sizes"]
     posts, quarantined = sizes["input_posts"], sizes["input_quarantined"]
     assert sizes["train"] + sizes["val"] + sizes["test"] == sizes["input_modelled"] == posts - quarantined

@@ -136,7 +136,7 @@ def test_unknown_user_gets_the_population_prediction(folder_run):
     unknown id gives it; under a known user's history it changes."""
     _, catalog = folder_run
     table = catalog.load("predictions").set_index("row")
-    posts = read_new_posts(catalog.load("sample_world_new_posts"), None, predict_params(), base_params("ingestion"))
+    posts = read_new_posts(catalog.load("raw_new_posts"), None, predict_params(), base_params("ingestion"))
     features = embed_posts(posts, catalog.load("params:features"))
     envs = user_environments(catalog.load("user_environment_model_input"), True)
     model = load_dual_attention(

@@ -36,6 +36,7 @@ from engagement_lab.engagement.targets import (
     popularity_score,
 )
 from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
+from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
 from engagement_lab.inputs_check import input_check, require_inputs
 from engagement_lab.results import contract_metrics, results_contract
@@ -214,15 +215,29 @@ def train_regressor(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any
     return model, scores, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "history": history}
 
 
-def baselines(labelled: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Majority class (of train) and the train mean, scored on test."""
-    parts = _parts(labelled)
+def baselines(labelled: pd.DataFrame, post_texts: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Majority class and the train mean; and the words alone: TF-IDF + logistic regression (classes) and
+    TF-IDF + ridge (the regression target) on each post's text, fitted on train, tuned on val; all on test."""
+    parts = _parts(labelled.merge(post_texts[["post_id", "text"]], on="post_id", how="left").fillna({"text": ""}))
     majority = int(parts["train"]["engagement_class"].mode().iloc[0])
     y_test = parts["test"]["engagement_class"].to_numpy()
     mean = float(parts["train"]["target"].mean())
+    texts = {split: part["text"].tolist() for split, part in parts.items()}
+    logistic = tfidf_logistic(
+        texts["train"],
+        parts["train"]["engagement_class"].to_numpy(),
+        texts["val"],
+        parts["val"]["engagement_class"].to_numpy(),
+        params["seed"],
+    )
+    ridge = tfidf_ridge(
+        texts["train"], parts["train"]["target"].to_numpy(), texts["val"], parts["val"]["target"].to_numpy()
+    )
     return {
         "majority_class": classification_metrics(y_test, np.full(len(y_test), majority)),
+        "tfidf_logistic": classification_metrics(y_test, logistic.predict(texts["test"])),
         "mean_prediction": regression_metrics(parts["test"]["target"], np.full(len(parts["test"]), mean)),
+        "tfidf_ridge": regression_metrics(parts["test"]["target"], ridge.predict(texts["test"])),
     }
 
 

@@ -109,7 +109,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["engagement_regression_model", "engagement_regression_scores", "engagement_regression_card"],
                 name="train_regressor",
             ),
-            Node(baselines, "engagement_labelled", "engagement_baseline_scores", name="baselines"),
+            Node(
+                baselines, ["engagement_labelled", "post_texts", PARAMS], "engagement_baseline_scores", name="baselines"
+            ),
             Node(
                 oracle_scores,
                 ["engagement_labelled", "ground_truth_posts", PARAMS],

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from sklearn.linear_model import LinearRegression
 from torch import nn
 
+from engagement_lab.features.text_baselines import tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
 from engagement_lab.inputs_check import input_check, require_inputs
 from engagement_lab.ppcl.data import (
@@ -188,6 +189,21 @@ def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[d
     return first, pd.concat(rows, ignore_index=True)
 
 
+def train_tfidf_ridge(split_input: pd.DataFrame, post_texts: pd.DataFrame) -> pd.DataFrame:
+    """The words alone: TF-IDF + ridge on each post's text (title, caption, tags), fitted on train, its penalty
+    chosen on validation; val and test predictions in the form every PPCL model's take."""
+    frame = split_input[["post_id", "split", "target"]].merge(post_texts[["post_id", "text"]], on="post_id", how="left")
+    frame["text"] = frame["text"].fillna("")
+    train, val = frame[frame["split"] == "train"], frame[frame["split"] == "val"]
+    model = tfidf_ridge(
+        train["text"].tolist(), train["target"].to_numpy(), val["text"].tolist(), val["target"].to_numpy()
+    )
+    scored = frame[frame["split"].isin(["val", "test"])].reset_index(drop=True)
+    scored["seed"] = 0
+    scored["prediction"] = model.predict(scored["text"].tolist()).astype(float)
+    return scored.drop(columns="text")
+
+
 def oracle_scores(
     split_input: pd.DataFrame, ground_truth_posts: pd.DataFrame | None, params: dict[str, Any]
 ) -> tuple[dict[str, float], str]:
@@ -256,18 +272,21 @@ def evaluate(
     ingestion_sources: dict[str, Any] | None,
     params: dict[str, Any],
     catboost_predictions: pd.DataFrame,
+    tfidf_ridge_predictions: pd.DataFrame,
     *predictions: pd.DataFrame,
 ) -> tuple[dict, dict, pd.DataFrame]:
     """Tables 1–2 and the data-efficiency rows: MAE, MSE, SRC on test (mean and std over seeds), the
     train-mean baseline and the oracle (when the posts have ground truth) → the results contract, its MLflow
-    metrics and a table."""
+    metrics and a table. Baselines: CatBoost on the same features, TF-IDF + ridge on the words alone, the train
+    mean."""
     names = list(params["models"])
     if len(names) != len(predictions):
         raise ValueError(f"ppcl evaluate got {len(predictions)} prediction tables for models {names}")
     models, groups = {}, {}
     train = split_input[split_input["split"] == "train"]
     test = split_input[split_input["split"] == "test"]
-    for name, pred in [*zip(names, predictions, strict=True), ("catboost", catboost_predictions)]:
+    baselines = [("catboost", catboost_predictions), ("tfidf_ridge", tfidf_ridge_predictions)]
+    for name, pred in [*zip(names, predictions, strict=True), *baselines]:
         summary, _ = _summarise(pred)
         variant = params["models"].get(name, {})
         fraction = float(variant.get("train_fraction", 1.0))

@@ -21,6 +21,7 @@ from .nodes import (
     prediction_view,
     split_posts,
     train_catboost,
+    train_tfidf_ridge,
     train_variant,
 )
 
@@ -100,9 +101,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_catboost,
+                train_tfidf_ridge,
                 ["ppcl_split_input", "params:ppcl"],
                 ["ppcl_catboost_regressor", "ppcl_catboost_predictions"],
                 name="train_ppcl_catboost",
+            ),
+            Node(
+                train_tfidf_ridge,
+                ["ppcl_split_input", "post_texts"],
+                "ppcl_tfidf_ridge_predictions",
+                name="train_ppcl_tfidf_ridge",
             ),
             Node(
                 evaluate,
@@ -113,6 +121,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "ingestion_sources",
                     "params:ppcl",
                     "ppcl_catboost_predictions",
+                    "ppcl_tfidf_ridge_predictions",
                     *(f"ppcl_{m}_predictions" for m in MODELS),
                 ],
                 ["ppcl_metrics", "ppcl_mlflow_metrics", "ppcl_results_table"],
