@@ -101,7 +101,6 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_catboost,
-                train_tfidf_ridge,
                 ["ppcl_split_input", "params:ppcl"],
                 ["ppcl_catboost_regressor", "ppcl_catboost_predictions"],
                 name="train_ppcl_catboost",
