@@ -30,10 +30,17 @@ logging.disable(logging.INFO)
 def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     views = rng.integers(1, 50_000, n)
-    frame = pd.DataFrame({"post_id": [f"pixelrec:{i}" for i in range(n)], "views": views,
-                          "likes": rng.binomial(views, 0.05), "comments": rng.binomial(views, 0.004),
-                          "shares": rng.binomial(views, 0.002), "favorites": rng.binomial(views, 0.01),
-                          "has_image": (rng.random(n) > 0.01).astype(int)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "post_id": [f"pixelrec:{i}" for i in range(n)],
+            "views": views,
+            "likes": rng.binomial(views, 0.05),
+            "comments": rng.binomial(views, 0.004),
+            "shares": rng.binomial(views, 0.002),
+            "favorites": rng.binomial(views, 0.01),
+            "has_image": (rng.random(n) > 0.01).astype(int),
+        }
+    )
     for k, vocab in enumerate([40, 60, 80]):
         frame[f"tag_{k + 1}"] = rng.integers(0, vocab, n).astype(str)
     for col in ["n_tags", "title_chars", "title_words", "caption_chars", "caption_words"]:
@@ -48,9 +55,19 @@ def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def catboost_seconds(frame: pd.DataFrame, embedding_pca: int | None, iterations: int) -> tuple[float, int]:
-    params = {"task_type": "auto", "thread_count": 2, "iterations": iterations, "learning_rate": 0.03, "depth": 6,
-              "subsample": 0.8, "l2_leaf_reg": 3.0, "border_count": 32, "n_pca": 32, "n_cca": 8,
-              "embedding_pca": embedding_pca}  # fmt: skip
+    params = {
+        "task_type": "auto",
+        "thread_count": 2,
+        "iterations": iterations,
+        "learning_rate": 0.03,
+        "depth": 6,
+        "subsample": 0.8,
+        "l2_leaf_reg": 3.0,
+        "border_count": 32,
+        "n_pca": 32,
+        "n_cca": 8,
+        "embedding_pca": embedding_pca,
+    }
     train_part = frame[frame["split"] == "train"]
     builder = feature_builder("pre_publication", params).fit(train_part, 0)
     x = builder.transform(train_part)
@@ -61,8 +78,12 @@ def catboost_seconds(frame: pd.DataFrame, embedding_pca: int | None, iterations:
 
 
 def arrays(part: pd.DataFrame, target: str) -> Arrays:
-    return Arrays(np.stack(part["image_embedding"]), np.stack(part["text_embedding"]), part["has_image"].to_numpy(),
-                  part[target].to_numpy())  # fmt: skip
+    return Arrays(
+        np.stack(part["image_embedding"]),
+        np.stack(part["text_embedding"]),
+        part["has_image"].to_numpy(),
+        part[target].to_numpy(),
+    )
 
 
 def torch_throughput(frame: pd.DataFrame, device: str, task: str) -> float:

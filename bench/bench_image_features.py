@@ -63,9 +63,11 @@ def main(n_images: int = 192, num_workers: int = 0) -> None:
     print(f"{'end to end (file → features)':<34} {e2e_rate:>9.1f}")  # noqa: T201
     print(f"{'forward only (preloaded tensors)':<34} {fwd_rate:>9.1f}")  # noqa: T201
     print(f"ratio end-to-end / forward-only: {e2e_rate / fwd_rate:.2f} (target >= 0.7)")  # noqa: T201
-    print(f"({n_images} images of {config.image_size} px resized to {SIZE}, batch {BATCH}, "  # noqa: T201
-          f"{torch.get_num_threads()} torch threads, {num_workers} loader workers, best of {ROUNDS}; "
-          f"spread e2e {np.ptp(e2e) / np.mean(e2e):.0%}, fwd {np.ptp(fwd) / np.mean(fwd):.0%})")  # fmt: skip
+    print(  # noqa: T201
+        f"({n_images} images of {config.image_size} px resized to {SIZE}, batch {BATCH}, "
+        f"{torch.get_num_threads()} torch threads, {num_workers} loader workers, best of {ROUNDS}; "
+        f"spread e2e {np.ptp(e2e) / np.mean(e2e):.0%}, fwd {np.ptp(fwd) / np.mean(fwd):.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,14 @@ from engagement_lab.world.simulate import simulate
 
 
 def corpus(n_posts: int, seed: int) -> list[list[str]]:
-    config = WorldConfig(n_users=max(10, n_posts // 20), n_posts=n_posts, render_images=False, formats=("smpd",),
-                         seed=seed, emotion_subset_size=0)  # fmt: skip
+    config = WorldConfig(
+        n_users=max(10, n_posts // 20),
+        n_posts=n_posts,
+        render_images=False,
+        formats=("smpd",),
+        seed=seed,
+        emotion_subset_size=0,
+    )
     return [tokenize(c) for c in simulate(config).posts["caption"]]
 
 
@@ -37,13 +43,15 @@ def main(argv: list[str] | None = None) -> None:
     docs = corpus(args.posts, args.seed)
     rows = []
     for workers in args.workers:
-        _, stats = fit_lda(docs, num_topics=args.topics, passes=args.passes, iterations=50, workers=workers,
-                           seed=args.seed)  # fmt: skip
+        _, stats = fit_lda(
+            docs, num_topics=args.topics, passes=args.passes, iterations=50, workers=workers, seed=args.seed
+        )
         kind = "LdaMulticore" if workers > 1 else "LdaModel"
         rows.append((kind, workers, stats["docs"], stats["vocabulary"], stats["seconds"], stats["docs_per_s"]))
     out = sys.stdout
-    out.write(f"LDA on {len(docs)} sample-world captions, {args.topics} topics, {args.passes} passes, "
-              f"{os.cpu_count()} CPUs\n")  # fmt: skip
+    out.write(
+        f"LDA on {len(docs)} sample-world captions, {args.topics} topics, {args.passes} passes, {os.cpu_count()} CPUs\n"
+    )
     out.write(f"{'model':<14}{'workers':>8}{'docs':>9}{'terms':>7}{'seconds':>9}{'docs/s':>10}\n")
     for kind, workers, n, terms, seconds, rate in rows:
         out.write(f"{kind:<14}{workers:>8}{int(n):>9}{int(terms):>7}{seconds:>9.1f}{rate:>10.0f}\n")

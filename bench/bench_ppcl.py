@@ -101,8 +101,13 @@ def main(n_posts: int, threads: int, config: str, max_steps: int | None) -> None
     data = {s: Split.from_arrays(preprocessor.transform(frame[frame["split"] == s])) for s in ("train", "val")}
     prep_s = time.perf_counter() - start
     del frame
-    model_cfg = ModelConfig(image_dim=IMAGE_DIM, text_dim=TEXT_DIM, n_dense=preprocessor.n_dense,
-                            cardinalities=preprocessor.cardinalities, **params["model"])  # fmt: skip
+    model_cfg = ModelConfig(
+        image_dim=IMAGE_DIM,
+        text_dim=TEXT_DIM,
+        n_dense=preprocessor.n_dense,
+        cardinalities=preprocessor.cardinalities,
+        **params["model"],
+    )
     print(
         f"PPCL benchmark: {n_posts:,} posts ({len(data['train']):,} train, {len(data['val']):,} val), "
         f"{config} config (hidden {model_cfg.hidden}, batch {params['train']['batch_size']}), "
@@ -134,5 +139,9 @@ def main(n_posts: int, threads: int, config: str, max_steps: int | None) -> None
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(int(args[0]) if args else 305_000, int(args[1]) if len(args) > 1 else 2,
-         args[2] if len(args) > 2 else "paper", int(args[3]) if len(args) > 3 else None)  # fmt: skip
+    main(
+        int(args[0]) if args else 305_000,
+        int(args[1]) if len(args) > 1 else 2,
+        args[2] if len(args) > 2 else "paper",
+        int(args[3]) if len(args) > 3 else None,
+    )

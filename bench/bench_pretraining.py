@@ -46,22 +46,36 @@ def _labels(folder: Path, n_images: int) -> pd.DataFrame:
         path = folder / f"{post_id}.jpg"
         path.write_bytes(data)
         comments = rng.integers(0, N_CLASSES["comments"], 10).tolist()
-        rows.append({"post_id": str(post_id), "image_path": str(path), "comment_clusters": comments,
-                     "reaction_cluster": int(rng.integers(0, N_CLASSES["reactions"]))})  # fmt: skip
+        rows.append(
+            {
+                "post_id": str(post_id),
+                "image_path": str(path),
+                "comment_clusters": comments,
+                "reaction_cluster": int(rng.integers(0, N_CLASSES["reactions"])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def measure(labels: pd.DataFrame, config: TrainConfig, device: torch.device, amp: bool,
-            preload: bool) -> tuple[float, float, float]:  # fmt: skip
+def measure(
+    labels: pd.DataFrame, config: TrainConfig, device: torch.device, amp: bool, preload: bool
+) -> tuple[float, float, float]:
     """Best images/s end to end and on preloaded tensors, interleaved; and the dataset's build time."""
     start = time.perf_counter()
     dataset = PseudoLabelledImages(labels, N_CLASSES["comments"], config.image_size, preload=preload)
     build_s = time.perf_counter() - start
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
-                        pin_memory=device.type == "cuda", collate_fn=dataset.collate)  # fmt: skip
-    preloaded = [(dataset.augment(images.to(device)), comments.to(device), reactions.to(device))
-                 for images, comments, reactions in DataLoader(dataset, batch_size=config.batch_size,
-                                                               collate_fn=dataset.collate)]  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        collate_fn=dataset.collate,
+    )
+    preloaded = [
+        (dataset.augment(images.to(device)), comments.to(device), reactions.to(device))
+        for images, comments, reactions in DataLoader(dataset, batch_size=config.batch_size, collate_fn=dataset.collate)
+    ]
     model = VisEModel(config.backbone, N_CLASSES).to(device, memory_format=CNN_MEMORY_FORMAT)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -116,11 +130,15 @@ def main(n_images: int = 512, num_workers: int = 0) -> None:
                     e2e, pre, build_s = measure(labels, config, device, amp, preload)
                     # The whole default run: the one-off decoding plus `epochs` epochs end to end.
                     run_ratio = (config.epochs * n_images / pre) / (build_s + config.epochs * n_images / e2e)
-                    print(f"{device.type:<8} {amp!s:<5} {preload!s:<8} {e2e:>17.1f} {pre:>16.1f} {e2e / pre:>6.2f} "  # noqa: T201
-                          f"{build_s:>14.2f} {run_ratio:>14.2f}")  # fmt: skip
-    print(f"({n_images} images of 96 px cropped to {config.image_size}, {config.backbone}, batch {config.batch_size}, "  # noqa: T201
-          f"{torch.get_num_threads()} torch threads, {num_workers} loader workers, best of {ROUNDS}; "
-          f"target ratio >= 0.8 on CPU)")  # fmt: skip
+                    print(  # noqa: T201
+                        f"{device.type:<8} {amp!s:<5} {preload!s:<8} {e2e:>17.1f} {pre:>16.1f} {e2e / pre:>6.2f} "
+                        f"{build_s:>14.2f} {run_ratio:>14.2f}"
+                    )
+    print(  # noqa: T201
+        f"({n_images} images of 96 px cropped to {config.image_size}, {config.backbone}, batch {config.batch_size}, "
+        f"{torch.get_num_threads()} torch threads, {num_workers} loader workers, best of {ROUNDS}; "
+        f"target ratio >= 0.8 on CPU)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def run_preset(preset: str) -> tuple[float, float, int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         copy_project(root)
-        wall, rss = kedro_run(root, ["--pipelines=sample_world", f"--params=sample_world.preset={preset}"],
-                              root / "sample_world.log")  # fmt: skip
+        wall, rss = kedro_run(
+            root, ["--pipelines=sample_world", f"--params=sample_world.preset={preset}"], root / "sample_world.log"
+        )
         files = [p for p in (root / "data/01_raw/sample_world").rglob("*") if p.is_file()]
         return wall, rss, len(files), sum(p.stat().st_size for p in files) / 1e6
 

@@ -12,10 +12,13 @@ from engagement_lab.results import contract_metrics, results_contract
 
 def test_contract_is_plain_json_and_its_metrics_are_prefixed_by_model():
     results = results_contract(
-        "ppcl", "sample_world:demo", {"train": 80, "val": 10, "test": 10}, 42,
+        "ppcl",
+        "sample_world:demo",
+        {"train": 80, "val": 10, "test": 10},
+        42,
         {"full": {"test_mae": np.float32(0.5), "test_src": np.float64(0.9)}, "no_cl": {"test_mae": 0.7}},
         oracle={"test_src": 0.95},
-    )  # fmt: skip
+    )
     assert json.loads(json.dumps(results)) == results
     assert contract_metrics(results) == {
         "full.test_mae": {"value": 0.5, "step": 0},

@@ -48,8 +48,17 @@ def test_smpd_numbers_are_strings_and_user_json_is_column_oriented(tiny_world):
     labels = (raw / "smpd/train_label.txt").read_text().splitlines()
     assert len(labels) == len(paths) == n_rows
     header = (raw / "smpd/user_additional.txt").read_text().splitlines()[0].split()
-    assert header == ["Pathalias", "totalViews", "totalTags", "totalGeotagged", "totalFaves", "totalInGroup",
-                      "photoCount", "followerCount", "followingCount"]  # fmt: skip
+    assert header == [
+        "Pathalias",
+        "totalViews",
+        "totalTags",
+        "totalGeotagged",
+        "totalFaves",
+        "totalInGroup",
+        "photoCount",
+        "followerCount",
+        "followingCount",
+    ]
 
 
 def test_smpd_labels_match_views_over_days(tiny_world):
@@ -78,8 +87,19 @@ def test_smpd_variants(names, orient):
 def test_pixelrec_counts_are_floats_as_text(tiny_world):
     raw, catalog = tiny_world
     rows = list(csv.DictReader(io.StringIO((raw / "pixelrec/item_info.csv").read_bytes().decode("utf-8", "replace"))))
-    assert list(rows[0]) == ["item_id", "view_number", "comment_number", "thumbup_number", "share_number",
-                             "coin_number", "favorite_number", "barrage_number", "title", "tag", "description"]  # fmt: skip
+    assert list(rows[0]) == [
+        "item_id",
+        "view_number",
+        "comment_number",
+        "thumbup_number",
+        "share_number",
+        "coin_number",
+        "favorite_number",
+        "barrage_number",
+        "title",
+        "tag",
+        "description",
+    ]
     clean = [r for r in rows if r["view_number"] and not r["view_number"].startswith("-")]
     assert all(r["thumbup_number"].endswith(".0") for r in clean)
     posts = catalog.load("ground_truth_posts").set_index("pixelrec_item_id")
@@ -114,8 +134,22 @@ def test_instaloader_metadata_is_xz_json(tiny_world):
 def test_crowdtangle_reactions_and_comments(tiny_world):
     raw, catalog = tiny_world
     posts_csv = pd.read_csv(raw / "crowdtangle/posts.csv", encoding="latin-1")
-    for col in ["Likes", "Comments", "Shares", "Love", "Wow", "Haha", "Sad", "Angry", "Care", "Followers at Posting",
-                "Post Created", "Message", "Link", "Facebook Id"]:  # fmt: skip
+    for col in [
+        "Likes",
+        "Comments",
+        "Shares",
+        "Love",
+        "Wow",
+        "Haha",
+        "Sad",
+        "Angry",
+        "Care",
+        "Followers at Posting",
+        "Post Created",
+        "Message",
+        "Link",
+        "Facebook Id",
+    ]:
         assert col in posts_csv.columns, col
     comments = pd.read_csv(raw / "crowdtangle/comments.csv")
     assert list(comments.columns) == ["id", "post_id", "parent_id", "post_created", "text"]

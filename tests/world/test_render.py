@@ -34,10 +34,17 @@ def test_concept_and_emotion_are_learnable_from_pixels(images):
     emotion = torch.tensor(pd.Categorical(posts["emotion"], categories=EMOTIONS).codes.astype(np.int64))
     n_train = int(0.75 * len(x))
     trunk = nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    )  # fmt: skip
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
     concept_head, emotion_head = nn.Linear(64, 54), nn.Linear(64, len(EMOTIONS))
     params = [*trunk.parameters(), *concept_head.parameters(), *emotion_head.parameters()]
     optimizer = torch.optim.Adam(params, lr=1e-2)

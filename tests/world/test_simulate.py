@@ -19,8 +19,16 @@ NOISE_SHARE = 0.25
 def medium_world(tmp_path_factory):
     """6,000 posts in SMPD and CrowdTangle formats, no images: enough for stable statistics."""
     root = tmp_path_factory.mktemp("medium")
-    params = world_params(preset="demo", n_users=400, n_posts=6000, render_images=False, emotion_subset_size=0,
-                          formats=["smpd", "crowdtangle"], defect_share=0.0, noise_share=NOISE_SHARE)  # fmt: skip
+    params = world_params(
+        preset="demo",
+        n_users=400,
+        n_posts=6000,
+        render_images=False,
+        emotion_subset_size=0,
+        formats=["smpd", "crowdtangle"],
+        defect_share=0.0,
+        noise_share=NOISE_SHARE,
+    )
     catalog = run_sample_world(root, params)
     raw = root / "data/01_raw/sample_world"
     smpd = raw / "smpd/train_allmetadata_json"

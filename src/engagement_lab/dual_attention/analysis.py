@@ -29,8 +29,9 @@ PREPOSITIONS = frozenset(
 ARTICLES_AND_CONJUNCTIONS = frozenset("a an the and or but nor so yet is are was were be been am".split())
 
 
-def iterative_kmeans(features: np.ndarray, unpopular: np.ndarray, n_clusters: int, threshold: float,
-                     min_size: int, seed: int) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
+def iterative_kmeans(
+    features: np.ndarray, unpopular: np.ndarray, n_clusters: int, threshold: float, min_size: int, seed: int
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The paper's picking strategy (§IV-E2), keeping ``n_clusters`` classes in all.
 
     1. cluster the remaining images into K classes (K = n_clusters − classes picked so far) and
@@ -56,15 +57,24 @@ def iterative_kmeans(features: np.ndarray, unpopular: np.ndarray, n_clusters: in
             if picked[c] or last:
                 members = remaining[km.labels_ == c]
                 assign[members] = next_id
-                rows.append({"cluster": next_id, "round": round_, "picked": bool(picked[c]), "size": int(size[c]),
-                             "R": float(ratio[c]), "centroid": km.cluster_centers_[c]})  # fmt: skip
+                rows.append(
+                    {
+                        "cluster": next_id,
+                        "round": round_,
+                        "picked": bool(picked[c]),
+                        "size": int(size[c]),
+                        "R": float(ratio[c]),
+                        "centroid": km.cluster_centers_[c],
+                    }
+                )
                 next_id += 1
         if last:
             break
         remaining = remaining[~picked[km.labels_]]
         round_ += 1
-    logger.info("Iterative k-means: %d classes after %d rounds, %d picked", next_id, round_ + 1,
-                sum(r["picked"] for r in rows))  # fmt: skip
+    logger.info(
+        "Iterative k-means: %d classes after %d rounds, %d picked", next_id, round_ + 1, sum(r["picked"] for r in rows)
+    )
     return assign, pd.DataFrame(rows)
 
 
@@ -99,8 +109,9 @@ def text_statistics(tokens: Sequence[Sequence[str]], label: np.ndarray, min_coun
     table["m_p_minus_m_n"] = table["m_p"] - table["m_n"]
     table = table.sort_values(["kind", "m_p_minus_m_n", "text"], ascending=[True, False, True], ignore_index=True)
     table["rank_share"] = table.groupby("kind").cumcount() / table.groupby("kind")["text"].transform("size")
-    stage = np.where(table["rank_share"] < 0.25, "top 25%", np.where(table["rank_share"] < 0.75, "median 50%",
-                                                                      "bottom 25%"))  # fmt: skip
+    stage = np.where(
+        table["rank_share"] < 0.25, "top 25%", np.where(table["rank_share"] < 0.75, "median 50%", "bottom 25%")
+    )
     emoji_stage = np.where(table["rank_share"] < 0.5, "top 50%", "bottom 50%")
     table["stage"] = np.where(table["kind"] == "emoji", emoji_stage, stage)
     return table.drop(columns="rank_share")

@@ -83,8 +83,9 @@ def leave_one_out_means(user_id: pd.Series, values: np.ndarray, in_context: np.n
     return means.astype(np.float32), int(fallback.sum())
 
 
-def environment_distances(image: np.ndarray, image_env: np.ndarray, topics: np.ndarray,
-                          topic_env: np.ndarray) -> np.ndarray:  # fmt: skip
+def environment_distances(
+    image: np.ndarray, image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray
+) -> np.ndarray:
     """How far each post is from its user environment, (n, 2): 1 − cosine between the (already
     standardised) image feature and image environment, and 1 − the dot product of the topic vector and the
     topic environment (the chance that a topic drawn from the post and one from the environment disagree)."""
@@ -94,8 +95,9 @@ def environment_distances(image: np.ndarray, image_env: np.ndarray, topics: np.n
     return np.stack([1.0 - cosine, 1.0 - (topics * topic_env).sum(axis=1)], axis=1)
 
 
-def novelty_scores(image: np.ndarray, image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray,
-                   in_context: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+def novelty_scores(
+    image: np.ndarray, image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray, in_context: np.ndarray
+) -> dict[str, np.ndarray]:
     """:func:`environment_distances` (higher = more novel), the image features standardised with the context
     posts' mean and std: a diagnostic of what the environment can reveal about novelty, with no fitted model."""
     mu, sd = image[in_context].mean(axis=0), image[in_context].std(axis=0) + 1e-6

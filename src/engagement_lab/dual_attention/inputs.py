@@ -20,8 +20,14 @@ INPUTS = ("image", "tokens", "lengths", "image_env", "topic_env")
 ENVIRONMENT_INPUTS = ("mean", "relative")
 
 
-def fit_preprocessor(tokens: Sequence[Sequence[str]], image: np.ndarray, image_env: np.ndarray, topics: np.ndarray,
-                     topic_env: np.ndarray, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def fit_preprocessor(
+    tokens: Sequence[Sequence[str]],
+    image: np.ndarray,
+    image_env: np.ndarray,
+    topics: np.ndarray,
+    topic_env: np.ndarray,
+    params: dict[str, Any],
+) -> dict[str, Any]:
     """Vocabulary, image scaler and (``params.image_pca``) a whitened image PCA, and the scalers of the
     environment input (:func:`environment_input`), all from the train posts given."""
     mode = params.get("environment_input", "mean")
@@ -33,10 +39,17 @@ def fit_preprocessor(tokens: Sequence[Sequence[str]], image: np.ndarray, image_e
     if params.get("image_pca"):
         # Few training posts: project the image features (and their environment) on the train PCA.
         pca = PCA(n_components=params["image_pca"], whiten=True, random_state=0).fit((image - image_mean) / image_std)
-    preprocessor = {"vocab": vocab, "max_caption_len": params["max_caption_len"], "image_mean": image_mean,
-                    "image_std": image_std, "image_pca": pca, "environment_input": mode}  # fmt: skip
-    env_image, env_topic = environment_input(preprocessor, _scaled_image(preprocessor, image),
-                                             _scaled_image(preprocessor, image_env), topics, topic_env)  # fmt: skip
+    preprocessor = {
+        "vocab": vocab,
+        "max_caption_len": params["max_caption_len"],
+        "image_mean": image_mean,
+        "image_std": image_std,
+        "image_pca": pca,
+        "environment_input": mode,
+    }
+    env_image, env_topic = environment_input(
+        preprocessor, _scaled_image(preprocessor, image), _scaled_image(preprocessor, image_env), topics, topic_env
+    )
     # The mean image environment is on the image's own scale already; everything else is standardised.
     preprocessor["env_image_mean"], preprocessor["env_image_std"] = (
         (0.0, 1.0) if mode == "mean" else (env_image.mean(0), env_image.std(0) + 1e-6)
@@ -51,8 +64,9 @@ def _scaled_image(preprocessor: dict[str, Any], image: np.ndarray) -> np.ndarray
     return image if preprocessor["image_pca"] is None else preprocessor["image_pca"].transform(image)
 
 
-def environment_input(preprocessor: dict[str, Any], image: np.ndarray, image_env: np.ndarray, topics: np.ndarray,
-                      topic_env: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def environment_input(
+    preprocessor: dict[str, Any], image: np.ndarray, image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """What the environment block sees, as (image part, topic part), before its scalers; ``image`` and
     ``image_env`` are already scaled (:func:`_scaled_image`).
 
@@ -66,21 +80,33 @@ def environment_input(preprocessor: dict[str, Any], image: np.ndarray, image_env
     return image - image_env, np.hstack([topics - topic_env, distances])
 
 
-def encode_posts(preprocessor: dict[str, Any], tokens: Sequence[Sequence[str]], image: np.ndarray,
-                 image_env: np.ndarray, topics: np.ndarray, topic_env: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+def encode_posts(
+    preprocessor: dict[str, Any],
+    tokens: Sequence[Sequence[str]],
+    image: np.ndarray,
+    image_env: np.ndarray,
+    topics: np.ndarray,
+    topic_env: np.ndarray,
+) -> dict[str, np.ndarray]:
     """The model arrays of posts (keys :data:`INPUTS`): caption token ids and lengths (truncated to
     ``max_caption_len``), the scaled image, and the standardised :func:`environment_input` as ``image_env``
     and ``topic_env``."""
     if "environment_input" not in preprocessor:
-        raise ValueError("the dual-attention preprocessor predates environment_input: "
-                         "re-run `kedro run --pipelines=dual_attention`")  # fmt: skip
+        raise ValueError(
+            "the dual-attention preprocessor predates environment_input: re-run `kedro run --pipelines=dual_attention`"
+        )
     ids, lengths = preprocessor["vocab"].encode(tokens, preprocessor["max_caption_len"])
     image, image_env = _scaled_image(preprocessor, image), _scaled_image(preprocessor, image_env)
     env_image, env_topic = environment_input(preprocessor, image, image_env, topics, topic_env)
     env_image = (env_image - preprocessor["env_image_mean"]) / preprocessor["env_image_std"]
     env_topic = (env_topic - preprocessor["env_topic_mean"]) / preprocessor["env_topic_std"]
-    return {"image": image.astype(np.float32), "tokens": ids, "lengths": lengths,
-            "image_env": env_image.astype(np.float32), "topic_env": env_topic.astype(np.float32)}  # fmt: skip
+    return {
+        "image": image.astype(np.float32),
+        "tokens": ids,
+        "lengths": lengths,
+        "image_env": env_image.astype(np.float32),
+        "topic_env": env_topic.astype(np.float32),
+    }
 
 
 def stack(column: pd.Series) -> np.ndarray:
@@ -91,5 +117,8 @@ def stack(column: pd.Series) -> np.ndarray:
 def encode_model_input(preprocessor: dict[str, Any], frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """:func:`encode_posts` of ``user_environment_model_input`` rows (``tokens``, ``image``, ``image_env``,
     ``topics``, ``topic_env`` columns)."""
-    return encode_posts(preprocessor, [list(t) for t in frame["tokens"]],
-                        *(stack(frame[c]) for c in ("image", "image_env", "topics", "topic_env")))  # fmt: skip
+    return encode_posts(
+        preprocessor,
+        [list(t) for t in frame["tokens"]],
+        *(stack(frame[c]) for c in ("image", "image_env", "topics", "topic_env")),
+    )

@@ -66,8 +66,10 @@ class CaptionEncoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         if word_vectors is not None:
             if tuple(word_vectors.shape) != (vocab_size, embed_dim):
-                raise ValueError(f"word vectors of shape {tuple(word_vectors.shape)} do not fit an embedding of "
-                                 f"{vocab_size} words x {embed_dim} dimensions")  # fmt: skip
+                raise ValueError(
+                    f"word vectors of shape {tuple(word_vectors.shape)} do not fit an embedding of "
+                    f"{vocab_size} words x {embed_dim} dimensions"
+                )
             with torch.no_grad():
                 self.embed.weight.copy_(torch.as_tensor(word_vectors, dtype=torch.float32))
         self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
@@ -161,8 +163,14 @@ class PopularityNet(nn.Module):
                 env_dim = c.env_dim
             self.head = _mlp(post_dim + env_dim, c.fc_dim, c.dropout)  # Eq. 6: O_1 = σ_1(W_1[h_w, e_w])
 
-    def forward(self, image: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor,
-                image_env: torch.Tensor | None = None, topic_env: torch.Tensor | None = None) -> dict:  # fmt: skip
+    def forward(
+        self,
+        image: torch.Tensor,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        image_env: torch.Tensor | None = None,
+        topic_env: torch.Tensor | None = None,
+    ) -> dict:
         c = self.config
         attention, aux = None, []
         if c.arch != "visual":

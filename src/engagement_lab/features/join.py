@@ -18,9 +18,15 @@ from engagement_lab.features.encoders import IMAGE_DIM
 logger = logging.getLogger(__name__)
 
 
-def attach_embeddings(frame: pd.DataFrame, images: pd.DataFrame, image_embeddings: pd.DataFrame,
-                      post_texts: pd.DataFrame, text_embeddings: pd.DataFrame, source: str,
-                      error: type[Exception] = ValueError) -> pd.DataFrame:  # fmt: skip
+def attach_embeddings(
+    frame: pd.DataFrame,
+    images: pd.DataFrame,
+    image_embeddings: pd.DataFrame,
+    post_texts: pd.DataFrame,
+    text_embeddings: pd.DataFrame,
+    source: str,
+    error: type[Exception] = ValueError,
+) -> pd.DataFrame:
     """``frame`` (one row per post of ``source``) with ``sha1``, ``has_image``, ``image_embedding``,
     ``text_sha1`` and ``text_embedding`` columns added; raises ``error`` when an embedding is missing."""
     usable = images[(images["source"] == source) & images["decodable"].fillna(False).astype(bool)]
@@ -36,8 +42,9 @@ def attach_embeddings(frame: pd.DataFrame, images: pd.DataFrame, image_embedding
     frame["has_image"] = frame["sha1"].notna().astype(int)
     image_dim = len(next(iter(vectors.values()))) if vectors else IMAGE_DIM
     zero = np.zeros(image_dim, dtype=np.float32)
-    frame["image_embedding"] = [np.asarray(vectors[s], dtype=np.float32) if isinstance(s, str) else zero
-                                for s in frame["sha1"]]  # fmt: skip
+    frame["image_embedding"] = [
+        np.asarray(vectors[s], dtype=np.float32) if isinstance(s, str) else zero for s in frame["sha1"]
+    ]
     without = int((frame["has_image"] == 0).sum())
     if without:
         logger.info("%d %s posts have no usable image: zero image vector, has_image = 0", without, source)

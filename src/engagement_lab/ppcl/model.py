@@ -53,17 +53,20 @@ class Cross(nn.Module):
 
 def mlp(d_in: int, d_hidden: int, d_out: int, dropout: float) -> nn.Sequential:
     """Two linear layers, ReLU between, dropout after each linear layer (§5.5)."""
-    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_hidden, d_out),
-                         nn.Dropout(dropout))  # fmt: skip
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_hidden, d_out), nn.Dropout(dropout)
+    )
 
 
 class PostEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.image_adapter = nn.Sequential(nn.Linear(cfg.image_dim, cfg.bottleneck), nn.ReLU(),
-                                           nn.Linear(cfg.bottleneck, cfg.hidden))  # fmt: skip
-        self.text_adapter = nn.Sequential(nn.Linear(cfg.text_dim, cfg.bottleneck), nn.ReLU(),
-                                          nn.Linear(cfg.bottleneck, cfg.hidden))  # fmt: skip
+        self.image_adapter = nn.Sequential(
+            nn.Linear(cfg.image_dim, cfg.bottleneck), nn.ReLU(), nn.Linear(cfg.bottleneck, cfg.hidden)
+        )
+        self.text_adapter = nn.Sequential(
+            nn.Linear(cfg.text_dim, cfg.bottleneck), nn.ReLU(), nn.Linear(cfg.bottleneck, cfg.hidden)
+        )
         self.fuse = mlp(2 * cfg.hidden, cfg.hidden, cfg.hidden, cfg.dropout)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

@@ -89,8 +89,9 @@ def regression_scores(y: np.ndarray, pred: np.ndarray, prefix: str) -> dict[str,
 
 
 @torch.inference_mode()
-def predict(model: PPCLModel, data: Split, device: torch.device | None = None, batch_size: int = 4096,
-            features: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def predict(
+    model: PPCLModel, data: Split, device: torch.device | None = None, batch_size: int = 4096, features: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Predictions in order (and, with ``features``, the popularity features f^pop)."""
     device = device or next(model.parameters()).device
     model.eval()
@@ -108,8 +109,9 @@ def predict(model: PPCLModel, data: Split, device: torch.device | None = None, b
     return pred
 
 
-def step_loss(model: PPCLModel, batch: dict[str, torch.Tensor], cfg: TrainConfig,
-              timer: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+def step_loss(
+    model: PPCLModel, batch: dict[str, torch.Tensor], cfg: TrainConfig, timer: dict[str, float] | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 25 (or Eq. 27 for RNC) on one batch; ``timer`` accumulates the contrastive losses' seconds."""
     two_views = bool(cfg.tasks) and cfg.augment
     views = [model(batch) for _ in range(2 if two_views else 1)]
@@ -156,8 +158,14 @@ def make_sampler(cfg: TrainConfig, train: Split, seed: int):
     return RandomBatchSampler(len(train), cfg.batch_size, seed)
 
 
-def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Split, val_data: Split,
-          max_steps: int | None = None, timer: dict[str, float] | None = None) -> tuple[PPCLModel, dict]:  # fmt: skip
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    train_data: Split,
+    val_data: Split,
+    max_steps: int | None = None,
+    timer: dict[str, float] | None = None,
+) -> tuple[PPCLModel, dict]:
     """Build the model under ``cfg.seed``, train with early stopping on validation; returns the best
     model (on CPU) and a checkpoint-style record (config, history, best epoch, sampler fallbacks)."""
     torch.manual_seed(cfg.seed)
@@ -209,9 +217,21 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, train_data: Split, val_data:
                 break
         if best_state is not None:
             model.load_state_dict(best_state)
-        record = {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "best_epoch": best_epoch,
-                  "epochs_run": len(history), "history": history,
-                  "sampler_fallbacks": int(getattr(sampler, "fallbacks", 0))}  # fmt: skip
-        logger.info("ppcl %s seed %d: best epoch %d of %d, %s %.4f", "+".join(cfg.tasks) or "no_cl", cfg.seed,
-                    best_epoch + 1, len(history), cfg.select, best)  # fmt: skip
+        record = {
+            "model": model_cfg.to_dict(),
+            "train": cfg.to_dict(),
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "history": history,
+            "sampler_fallbacks": int(getattr(sampler, "fallbacks", 0)),
+        }
+        logger.info(
+            "ppcl %s seed %d: best epoch %d of %d, %s %.4f",
+            "+".join(cfg.tasks) or "no_cl",
+            cfg.seed,
+            best_epoch + 1,
+            len(history),
+            cfg.select,
+            best,
+        )
         return model.cpu(), record

@@ -47,11 +47,17 @@ def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     frame["title"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     frame["tags"] = caption_hashtags(frame["caption"])
     texts = build_post_texts(frame.rename(columns={"row": "post_id"}))["text"].tolist()
-    images = embed_image_files(ok["image_path"].tolist(), device=params["device"], batch_size=params["image_batch_size"],
-                               image_size=params["image_size"], progress=False)  # fmt: skip
+    images = embed_image_files(
+        ok["image_path"].tolist(),
+        device=params["device"],
+        batch_size=params["image_batch_size"],
+        image_size=params["image_size"],
+        progress=False,
+    )
     frame["image_embedding"] = list(images)
-    frame["text_embedding"] = list(embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"],
-                                               progress=False))  # fmt: skip
+    frame["text_embedding"] = list(
+        embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"], progress=False)
+    )
     logger.info("predict: embedded %d posts (images and texts)", len(frame))
     return frame
 
@@ -61,8 +67,10 @@ def user_environments(model_input: pd.DataFrame, include_unlabelled: bool) -> tu
     saw); the population means (what a user without history gets, as in training); posts per user."""
     needed = {"user_id", "split", "image", "topics"}
     if missing := needed - set(model_input.columns):
-        raise PredictModelError(f"user_environment_model_input lacks columns {sorted(missing)}: "
-                                "run `kedro run --pipelines=user_environment`")  # fmt: skip
+        raise PredictModelError(
+            f"user_environment_model_input lacks columns {sorted(missing)}: "
+            "run `kedro run --pipelines=user_environment`"
+        )
     context = model_input[context_mask(model_input["split"], include_unlabelled)]
     image, topics = stack(context["image"]), stack(context["topics"])
     codes, users = pd.factorize(context["user_id"])
@@ -88,9 +96,15 @@ def load_dual_attention(state: Any, config: dict[str, Any]) -> PopularityNet:
     return model.eval()
 
 
-def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preprocessor: dict[str, Any],
-                         environments: tuple[dict, tuple, dict], topic_model: TopicModel, top_words: int,
-                         device: str = "cpu") -> pd.DataFrame:  # fmt: skip
+def score_dual_attention(
+    features: pd.DataFrame,
+    model: PopularityNet,
+    preprocessor: dict[str, Any],
+    environments: tuple[dict, tuple, dict],
+    topic_model: TopicModel,
+    top_words: int,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Per-user popular probability of the dual-attention model and its most attended caption tokens.
 
     The top words are the caption tokens (punctuation aside) with the highest attention weight.
@@ -104,8 +118,14 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
     tokens = [tokenize(c) for c in features["caption"]]
     known = features["user_id"].astype(str).isin(per_user).to_numpy()
     envs = [per_user.get(str(u), population) for u in features["user_id"]]
-    encoded = encode_posts(preprocessor, tokens, stack(features["image_embedding"]), np.stack([e[0] for e in envs]),
-                           topic_model.topic_vectors(tokens), np.stack([e[1] for e in envs]))  # fmt: skip
+    encoded = encode_posts(
+        preprocessor,
+        tokens,
+        stack(features["image_embedding"]),
+        np.stack([e[0] for e in envs]),
+        topic_model.topic_vectors(tokens),
+        np.stack([e[1] for e in envs]),
+    )
     dev = pick_device(device)
     model = model.to(dev).eval()
     with torch.no_grad():
@@ -122,24 +142,31 @@ def score_dual_attention(features: pd.DataFrame, model: PopularityNet, preproces
         candidates = [j for j, t in enumerate(shown) if token_kind(t) != "symbol"] or list(range(len(shown)))
         order = sorted(candidates, key=lambda j: (-attention[i, j], j))[:top_words]
         words.append(", ".join(f"{shown[j]} ({attention[i, j]:.2f})" for j in order))
-    return pd.DataFrame({
-        "row": features["row"].to_numpy(),
-        "popular_probability": prob.astype(float),
-        "top_attention_words": words,
-        "environment": [f"user ({counts[str(u)]} history posts)" if k else "population (no history)"
-                        for u, k in zip(features["user_id"], known, strict=True)],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "row": features["row"].to_numpy(),
+            "popular_probability": prob.astype(float),
+            "top_attention_words": words,
+            "environment": [
+                f"user ({counts[str(u)]} history posts)" if k else "population (no history)"
+                for u, k in zip(features["user_id"], known, strict=True)
+            ],
+        }
+    )
 
 
 def score_engagement(features: pd.DataFrame, bundle: dict[str, Any], feature_set: str) -> pd.DataFrame:
     """The engagement class (quintile of the engagement score) and its five class probabilities from
     the CatBoost model of a feature set that needs no engagement counts."""
     if not isinstance(bundle, dict) or not {"features", "model", "feature_set"} <= set(bundle):
-        raise PredictModelError(f"engagement_catboost_{feature_set}_model is not a {{features, model, feature_set}} "
-                                "bundle: re-run `kedro run --pipelines=engagement`")  # fmt: skip
+        raise PredictModelError(
+            f"engagement_catboost_{feature_set}_model is not a {{features, model, feature_set}} "
+            "bundle: re-run `kedro run --pipelines=engagement`"
+        )
     if bundle["feature_set"] != feature_set:
-        raise PredictModelError(f"engagement_catboost_{feature_set}_model holds feature set "
-                                f"{bundle['feature_set']!r}, not {feature_set!r}")  # fmt: skip
+        raise PredictModelError(
+            f"engagement_catboost_{feature_set}_model holds feature set {bundle['feature_set']!r}, not {feature_set!r}"
+        )
     model = bundle["model"]
     frame = features.copy()
     frame["has_image"] = 1  # scorable posts all have a decodable image
@@ -168,8 +195,9 @@ def load_ppcl(state: Any, card: dict[str, Any]) -> PPCLModel:
         ) from None
 
 
-def score_ppcl(features: pd.DataFrame, model: PPCLModel, preprocessor: Preprocessor, users: pd.DataFrame,
-               device: str = "cpu") -> pd.DataFrame:  # fmt: skip
+def score_ppcl(
+    features: pd.DataFrame, model: PPCLModel, preprocessor: Preprocessor, users: pd.DataFrame, device: str = "cpu"
+) -> pd.DataFrame:
     """PPCL's predicted popularity, log2(views/day) + 1 (its training target), and views per day.
 
     The user fields of Table A1 come from the post's ``users`` row (what the source has, e.g. followers and
@@ -186,14 +214,18 @@ def score_ppcl(features: pd.DataFrame, model: PPCLModel, preprocessor: Preproces
     arrays = preprocessor.transform(frame)
     dev = pick_device(device)
     prediction = ppcl_predict(model.to(dev), Split.from_arrays(arrays), dev).astype(float)
-    return pd.DataFrame({
-        "row": frame["row"].to_numpy(),
-        "popularity": prediction,
-        "views_per_day": np.exp2(prediction - 1),
-        "user_known_to_model": arrays["user"] >= 0,
-        "profile_fields": [", ".join(c for c in NUMERICAL if has[c]) or "none: all imputed (train medians)"
-                           for has in given.to_dict("records")],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "row": frame["row"].to_numpy(),
+            "popularity": prediction,
+            "views_per_day": np.exp2(prediction - 1),
+            "user_known_to_model": arrays["user"] >= 0,
+            "profile_fields": [
+                ", ".join(c for c in NUMERICAL if has[c]) or "none: all imputed (train medians)"
+                for has in given.to_dict("records")
+            ],
+        }
+    )
 
 
 def merge_scores(posts: pd.DataFrame, known_users: set[str], scores: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -35,8 +35,15 @@ class MatrixInput(nn.Module):
 
     CALLS = ("positional", "keywords", "batch")
 
-    def __init__(self, model: nn.Module, parts: list[tuple[str, int]], integer: tuple[str, ...] = (),
-                 call: str = "positional", output: str | None = None, probability: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        parts: list[tuple[str, int]],
+        integer: tuple[str, ...] = (),
+        call: str = "positional",
+        output: str | None = None,
+        probability: bool = False,
+    ) -> None:
         super().__init__()
         if call not in self.CALLS:
             raise ValueError(f"call must be one of {self.CALLS}, got {call!r}")
@@ -91,12 +98,18 @@ def active_run():
 
 def _registered(info: Any, registered_name: str, flavor: str) -> dict[str, Any]:
     version = getattr(info, "registered_model_version", None)
-    return {"registered_model": registered_name, "version": int(version) if version is not None else None,
-            "model_uri": info.model_uri, "run_id": info.run_id, "flavor": flavor}  # fmt: skip
+    return {
+        "registered_model": registered_name,
+        "version": int(version) if version is not None else None,
+        "model_uri": info.model_uri,
+        "run_id": info.run_id,
+        "flavor": flavor,
+    }
 
 
-def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, registered_name: str,
-                    serialization_format: str = "pt2") -> dict[str, Any]:  # fmt: skip
+def log_torch_model(
+    model: nn.Module, name: str, input_example: np.ndarray, registered_name: str, serialization_format: str = "pt2"
+) -> dict[str, Any]:
     """Log an ``nn.Module`` (eval mode) with the signature of ``input_example`` → its output, and register it.
 
     ``pt2`` (MLflow 3's default: ``torch.export``) loads without this project's code; ``pickle`` is for models
@@ -109,9 +122,15 @@ def log_torch_model(model: nn.Module, name: str, input_example: np.ndarray, regi
     with torch.inference_mode():
         output = model(torch.from_numpy(example)).float().numpy()
     signature = infer_signature(example, output)
-    info = mlflow.pytorch.log_model(model, name=name, signature=signature, input_example=example,
-                                    registered_model_name=registered_name, serialization_format=serialization_format,
-                                    pip_requirements=[_requirement(torch, "torch")])  # fmt: skip
+    info = mlflow.pytorch.log_model(
+        model,
+        name=name,
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+        serialization_format=serialization_format,
+        pip_requirements=[_requirement(torch, "torch")],
+    )
     logger.info("MLflow: logged %s (pytorch, %s) and registered %s", name, serialization_format, registered_name)
     return _registered(info, registered_name, "pytorch")
 
@@ -122,8 +141,13 @@ def log_catboost_model(model: Any, name: str, input_example: pd.DataFrame, regis
     import mlflow.catboost
 
     signature = infer_signature(input_example, np.asarray(model.predict(input_example)))
-    info = mlflow.catboost.log_model(model, name=name, signature=signature, input_example=input_example,
-                                     registered_model_name=registered_name,
-                                     pip_requirements=[_requirement(catboost, "catboost")])  # fmt: skip
+    info = mlflow.catboost.log_model(
+        model,
+        name=name,
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=registered_name,
+        pip_requirements=[_requirement(catboost, "catboost")],
+    )
     logger.info("MLflow: logged %s (catboost) and registered %s", name, registered_name)
     return _registered(info, registered_name, "catboost")

@@ -26,8 +26,9 @@ from engagement_lab.vise.train import random_resized_crops
 logger = logging.getLogger(__name__)
 
 
-def random_splits(labels: np.ndarray, n_splits: int, fractions: tuple[float, float, float],
-                  seed: int) -> list[dict[str, np.ndarray]]:  # fmt: skip
+def random_splits(
+    labels: np.ndarray, n_splits: int, fractions: tuple[float, float, float], seed: int
+) -> list[dict[str, np.ndarray]]:
     """``n_splits`` random train/val/test index splits, stratified by label."""
     if not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"split fractions must sum to 1, got {fractions}")
@@ -55,8 +56,9 @@ def extract_features(backbone: nn.Module, images: torch.Tensor, device: torch.de
     return torch.cat(batches).numpy()
 
 
-def linear_evaluation(features: np.ndarray, labels: np.ndarray, splits: list[dict[str, np.ndarray]],
-                      cs: list[float], max_iter: int) -> tuple[list[float], list[float]]:  # fmt: skip
+def linear_evaluation(
+    features: np.ndarray, labels: np.ndarray, splits: list[dict[str, np.ndarray]], cs: list[float], max_iter: int
+) -> tuple[list[float], list[float]]:
     """Frozen features → standardised (fit on train) → logistic regression, C chosen on val.
 
     Returns the test accuracy and the chosen C per split."""
@@ -91,8 +93,14 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devi
     return float((predicted == labels).float().mean())
 
 
-def finetune(make_backbone: Callable[[], tuple[nn.Module, int]], images: torch.Tensor, labels: np.ndarray,
-             split: dict[str, np.ndarray], config: FinetuneConfig, device: torch.device) -> tuple[float, int]:  # fmt: skip
+def finetune(
+    make_backbone: Callable[[], tuple[nn.Module, int]],
+    images: torch.Tensor,
+    labels: np.ndarray,
+    split: dict[str, np.ndarray],
+    config: FinetuneConfig,
+    device: torch.device,
+) -> tuple[float, int]:
     """Fine-tune backbone + a new linear head end to end; keep the epoch best on val.
 
     Returns the test accuracy of that epoch's model and the epoch."""

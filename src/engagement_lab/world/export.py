@@ -51,8 +51,9 @@ def _csv(header: list[str], rows: Iterable[list]) -> str:
     return buffer.getvalue()
 
 
-def _image_files(posts: pd.DataFrame, images: dict[int, bytes], paths: pd.Series, fmt: str,
-                 defects: list[dict]) -> dict[str, bytes]:  # fmt: skip
+def _image_files(
+    posts: pd.DataFrame, images: dict[int, bytes], paths: pd.Series, fmt: str, defects: list[dict]
+) -> dict[str, bytes]:
     """Image files for posts that have one; corrupt ones are cut short, missing ones skipped."""
     files = {}
     if not images:
@@ -94,15 +95,21 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
     pid, uid, defect = posts["smpd_pid"], posts["smpd_uid"], posts["defect"]
     record = root + "/train_*.json#Pid=" + pid
 
-    category = [{"Pid": p, "Uid": u, "Category": c, "Subcategory": s, "Concept": k}
-                for p, u, c, s, k in zip(pid, uid, posts["category"], posts["subcategory"], posts["concept"], strict=True)]  # fmt: skip
+    category = [
+        {"Pid": p, "Uid": u, "Category": c, "Subcategory": s, "Concept": k}
+        for p, u, c, s, k in zip(pid, uid, posts["category"], posts["subcategory"], posts["concept"], strict=True)
+    ]
     titles = _text_with_defect(posts["title"], defect)
     _note(defects, "smpd", posts, "non_utf8", record, "Title")
-    text = [{"Pid": p, "Uid": u, "Title": t, "Mediatype": "photo", "Alltags": " ".join(tags)}
-            for p, u, t, tags in zip(pid, uid, titles, posts["tags"], strict=True)]  # fmt: skip
+    text = [
+        {"Pid": p, "Uid": u, "Title": t, "Mediatype": "photo", "Alltags": " ".join(tags)}
+        for p, u, t, tags in zip(pid, uid, titles, posts["tags"], strict=True)
+    ]
     postdate = unix_seconds(posts["posted_at"]).astype(str)
-    temporal = [{"Pid": p, "Uid": u, "Postdate": d, "Latitude": "0", "Longitude": "0", "Geoaccuracy": "0"}
-                for p, u, d in zip(pid, uid, postdate, strict=True)]  # fmt: skip
+    temporal = [
+        {"Pid": p, "Uid": u, "Postdate": d, "Latitude": "0", "Longitude": "0", "Geoaccuracy": "0"}
+        for p, u, d in zip(pid, uid, postdate, strict=True)
+    ]
 
     u = users.loc[posts["user_id"]]
     photo_count = u["photo_count"].astype(str).to_numpy().copy()
@@ -135,8 +142,10 @@ def write_smpd(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict
         user_json = {col: {str(i): v for i, v in enumerate(user_rows[col])} for col in user_rows.columns}
     else:
         user_json = user_rows.to_dict(orient="records")
-    additional = [{"Pid": p, "Uid": u_, "Pathalias": a, "Ispublic": "1", "Mediastatus": "ready"}
-                  for p, u_, a in zip(pid, uid, posts["username"], strict=True)]  # fmt: skip
+    additional = [
+        {"Pid": p, "Uid": u_, "Pathalias": a, "Ispublic": "1", "Mediastatus": "ready"}
+        for p, u_, a in zip(pid, uid, posts["username"], strict=True)
+    ]
 
     labels = posts["label"].map(lambda x: "inf" if np.isinf(x) else f"{x:.4f}")
     labels = labels.where(defect != "missing_count", "")
@@ -180,10 +189,14 @@ def write_pixelrec(world: World, images: dict[int, bytes]) -> tuple[Files, list[
     item, defect = posts["pixelrec_item_id"], posts["defect"]
     record = "item_info.csv#item_id=" + item.astype(str)
     counts = {
-        "view_number": "views", "comment_number": "comments", "thumbup_number": "likes",
-        "share_number": "shares", "coin_number": "coins", "favorite_number": "favorites",
+        "view_number": "views",
+        "comment_number": "comments",
+        "thumbup_number": "likes",
+        "share_number": "shares",
+        "coin_number": "coins",
+        "favorite_number": "favorites",
         "barrage_number": "barrage",
-    }  # fmt: skip
+    }
     table = pd.DataFrame({"item_id": item})
     for col, src in counts.items():
         table[col] = _float_text(posts[src])
@@ -218,10 +231,27 @@ def write_pixelrec(world: World, images: dict[int, bytes]) -> tuple[Files, list[
 
 
 CROWDTANGLE_COLUMNS = [
-    "Page Name", "User Name", "Facebook Id", "Page Category", "Followers at Posting", "Post Created",
-    "Type", "Total Interactions", "Likes", "Comments", "Shares", "Love", "Wow", "Haha", "Sad",
-    "Angry", "Care", "URL", "Message", "Link",
-]  # fmt: skip
+    "Page Name",
+    "User Name",
+    "Facebook Id",
+    "Page Category",
+    "Followers at Posting",
+    "Post Created",
+    "Type",
+    "Total Interactions",
+    "Likes",
+    "Comments",
+    "Shares",
+    "Love",
+    "Wow",
+    "Haha",
+    "Sad",
+    "Angry",
+    "Care",
+    "URL",
+    "Message",
+    "Link",
+]
 
 
 def write_crowdtangle(world: World, images: dict[int, bytes]) -> tuple[Files, list[dict]]:
@@ -272,9 +302,15 @@ def write_crowdtangle(world: World, images: dict[int, bytes]) -> tuple[Files, li
     c = world.comments.merge(world.posts[["post_id", "fb_post_id"]], on="post_id")
     comments = _csv(
         ["id", "post_id", "parent_id", "post_created", "text"],
-        zip(c["comment_id"], c["fb_post_id"], c["parent_id"].map(lambda p: p or ""),
-            c["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+0000"), c["text"], strict=True),
-    )  # fmt: skip
+        zip(
+            c["comment_id"],
+            c["fb_post_id"],
+            c["parent_id"].map(lambda p: p or ""),
+            c["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            c["text"],
+            strict=True,
+        ),
+    )
     files: dict[str, str | bytes] = {
         "posts.csv": _csv(CROWDTANGLE_COLUMNS, table.itertuples(index=False)),
         "comments.csv": comments,
@@ -315,8 +351,11 @@ def write_instaloader(world: World, images: dict[int, bytes]) -> tuple[Files, li
         files[s + ".json.xz"] = _xz_json({"node": node, "instaloader": {"version": "4.14", "node_type": "Post"}})
         caption = r.caption + (" " + NON_UTF8_MARKER if r.defect == "non_utf8" else "")
         files[s + ".txt"] = caption
-    for kind, field in (("missing_count", "edge_media_preview_like"), ("negative_count", "edge_media_preview_like"),
-                        ("non_utf8", "caption")):  # fmt: skip
+    for kind, field in (
+        ("missing_count", "edge_media_preview_like"),
+        ("negative_count", "edge_media_preview_like"),
+        ("non_utf8", "caption"),
+    ):
         _note(defects, "instaloader", posts, kind, stem + (".txt" if kind == "non_utf8" else ".json.xz"), field)
     for u in world.users.itertuples():
         profile = {

@@ -55,9 +55,17 @@ def example_posts(world: World) -> tuple[pd.DataFrame, pd.DataFrame]:
         user = unknown_id if case == "unknown_user" else int(next(known_iter))
         own = list(habits[user])
         concept = int(rng.choice(own)) if on_habit else int(rng.choice(np.setdiff1d(np.arange(cfg.n_concepts), own)))
-        rows.append({"post_id": len(world.posts) + i, "user_id": user, "case": case, "concept_id": concept,
-                     "on_habit": on_habit, "emotion": str(rng.choice(EMOTIONS)),
-                     "posted_at": observed + pd.Timedelta(hours=6 * (i + 1))})  # fmt: skip
+        rows.append(
+            {
+                "post_id": len(world.posts) + i,
+                "user_id": user,
+                "case": case,
+                "concept_id": concept,
+                "on_habit": on_habit,
+                "emotion": str(rng.choice(EMOTIONS)),
+                "posted_at": observed + pd.Timedelta(hours=6 * (i + 1)),
+            }
+        )
     posts = pd.DataFrame(rows)
     tax = world.taxonomy.set_index("concept_id")
     for col in ("category_id", "subcategory_id", "category", "subcategory", "concept"):

@@ -55,8 +55,14 @@ def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[t
     return [(cx + d * math.cos(a), cy + d * math.sin(a)) for d, a in pts]
 
 
-def _background(draw: ImageDraw.ImageDraw, emotion: str, size: int, rng: np.random.Generator,
-                palette_mix: float = 0.0, stroke: int = 1) -> None:  # fmt: skip
+def _background(
+    draw: ImageDraw.ImageDraw,
+    emotion: str,
+    size: int,
+    rng: np.random.Generator,
+    palette_mix: float = 0.0,
+    stroke: int = 1,
+) -> None:
     (top, bottom), texture = EMOTION_SCENES[emotion]
     if palette_mix > 0:
         # Blend the emotion's palette towards random colours: the texture stays the reliable cue.
@@ -118,8 +124,9 @@ def _object(draw: ImageDraw.ImageDraw, style: dict, cx: float, cy: float, r: flo
         draw.line([(cx - r * 0.7, cy), (cx + r * 0.7, cy)], fill=(255, 255, 255), width=max(1, int(r / 5)))
 
 
-def render_image(style: dict, emotion: str, size: int, rng: np.random.Generator,
-                 palette_mix: float = 0.0, stroke: int = 1) -> Image.Image:  # fmt: skip
+def render_image(
+    style: dict, emotion: str, size: int, rng: np.random.Generator, palette_mix: float = 0.0, stroke: int = 1
+) -> Image.Image:
     """One post image: emotion scene, then ``count`` jittered copies of the concept's object.
 
     ``palette_mix`` > 0 blends the emotion's background colours with random ones by up to that weight;

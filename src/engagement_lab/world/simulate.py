@@ -18,9 +18,18 @@ from engagement_lab.world.config import DEFECT_KINDS, EMOTIONS, REACTIONS, World
 logger = logging.getLogger(__name__)
 
 SMPD_CATEGORIES = (
-    "Fashion", "Entertainment", "Travel&Active&Sports", "Holiday&Celebrations",
-    "Whether&Season", "Animal", "Food", "Social&People", "Urban", "Electronics", "Family",
-)  # fmt: skip
+    "Fashion",
+    "Entertainment",
+    "Travel&Active&Sports",
+    "Holiday&Celebrations",
+    "Whether&Season",
+    "Animal",
+    "Food",
+    "Social&People",
+    "Urban",
+    "Electronics",
+    "Family",
+)
 EMOTION_WORDS = {
     "joy": ("haha", "lol", "funny", "hilarious", "happy", "great", "fun", "awesome"),
     "love": ("love", "adorable", "beautiful", "cute", "sweet", "lovely", "gorgeous", "heart"),
@@ -31,18 +40,58 @@ EMOTION_WORDS = {
 }
 EMOTION_EMOJI = {"joy": "😂", "love": "❤️", "surprise": "😮", "anger": "😡", "sadness": "😢", "fear": "😱"}
 FILLER_WORDS = (
-    "the", "my", "a", "this", "with", "at", "in", "on", "for", "today", "and", "of", "our", "we",
-    "i", "you", "me", "it", "is", "so", "just", "from", "to", "by", "after", "before", "day",
-    "time", "look", "here", "new", "good", "little", "big", "nice", "really", "very", "one",
-)  # fmt: skip
+    "the",
+    "my",
+    "a",
+    "this",
+    "with",
+    "at",
+    "in",
+    "on",
+    "for",
+    "today",
+    "and",
+    "of",
+    "our",
+    "we",
+    "i",
+    "you",
+    "me",
+    "it",
+    "is",
+    "so",
+    "just",
+    "from",
+    "to",
+    "by",
+    "after",
+    "before",
+    "day",
+    "time",
+    "look",
+    "here",
+    "new",
+    "good",
+    "little",
+    "big",
+    "nice",
+    "really",
+    "very",
+    "one",
+)
 GENERIC_TAGS = ("photo", "nikon", "canon", "instagood", "2015", "picoftheday", "flickr", "iphone")
 # Each emotion's own reaction button (VisE: haha, sorry=Sad, angry, wow, love); fear splits.
 EMOTION_REACTION = {"joy": "haha", "love": "love", "surprise": "wow", "anger": "angry", "sadness": "sorry"}
 TIMEZONES = (
-    ("America/New_York", -18000), ("Europe/London", 0), ("Europe/Berlin", 3600),
-    ("Asia/Tokyo", 32400), ("America/Los_Angeles", -28800), ("Australia/Sydney", 36000),
-    ("Asia/Kolkata", 19800), ("America/Sao_Paulo", -10800),
-)  # fmt: skip
+    ("America/New_York", -18000),
+    ("Europe/London", 0),
+    ("Europe/Berlin", 3600),
+    ("Asia/Tokyo", 32400),
+    ("America/Los_Angeles", -28800),
+    ("Australia/Sydney", 36000),
+    ("Asia/Kolkata", 19800),
+    ("America/Sao_Paulo", -10800),
+)
 DAY = 86_400
 
 
@@ -172,8 +221,9 @@ def _unique_per_user(user_id: np.ndarray, posted: np.ndarray) -> np.ndarray:
         posted[order[1:][clash]] += 1
 
 
-def make_posts(config: WorldConfig, rngs: dict[str, np.random.Generator], taxonomy: pd.DataFrame,
-               users: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+def make_posts(
+    config: WorldConfig, rngs: dict[str, np.random.Generator], taxonomy: pd.DataFrame, users: pd.DataFrame
+) -> pd.DataFrame:
     """Posts with concept, emotion, time, every popularity component and engagement counts."""
     rng, n = rngs["posts"], config.n_posts
     # Every user posts at least once; the rest follow a heavy-tailed activity.
@@ -358,16 +408,25 @@ def add_text(config: WorldConfig, rng: np.random.Generator, taxonomy: pd.DataFra
     posts["tags"] = [list(dict.fromkeys(t for t in row if t)) for row in tags]
     hashtags = np.char.add("#", pick(con_words, 2).astype(str))
     posts["caption"] = _join(
-        np.column_stack([fill[:, 1:3], pick(con_words, 1), pick(emo_words, 1), maybe(emoji[:, None], 0.7),
-                         hashtags[:, :1], maybe(hashtags[:, 1:], 0.5)])
-    )  # fmt: skip
+        np.column_stack(
+            [
+                fill[:, 1:3],
+                pick(con_words, 1),
+                pick(emo_words, 1),
+                maybe(emoji[:, None], 0.7),
+                hashtags[:, :1],
+                maybe(hashtags[:, 1:], 0.5),
+            ]
+        )
+    )
     posts["description"] = _join(
         np.column_stack([fill[:, 3], pick(con_words, 2), pick(sub_words, 1), maybe(pick(emo_words, 1), 0.5)])
     )
 
 
-def make_comments(config: WorldConfig, rng: np.random.Generator, taxonomy: pd.DataFrame,
-                  posts: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+def make_comments(
+    config: WorldConfig, rng: np.random.Generator, taxonomy: pd.DataFrame, posts: pd.DataFrame
+) -> pd.DataFrame:
     """Comment texts (at most ``max_comment_texts`` per post) that carry the post's emotion."""
     n_texts = np.minimum(posts["comments"].to_numpy(), config.max_comment_texts)
     post_idx = np.repeat(np.arange(len(posts)), n_texts)
@@ -416,8 +475,11 @@ def simulate(config: WorldConfig) -> World:
     comments = make_comments(config, rngs["comments"], taxonomy, posts) if needs_comments else pd.DataFrame()
     logger.info(
         "Simulated %d users, %d posts, %d comments (%d posts with a defect)",
-        len(users), len(posts), len(comments), int((posts["defect"] != "").sum()),
-    )  # fmt: skip
+        len(users),
+        len(posts),
+        len(comments),
+        int((posts["defect"] != "").sum()),
+    )
     return World(config, taxonomy, users, posts, comments)
 
 

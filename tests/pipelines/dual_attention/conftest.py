@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 
-def novelty_posts(n_users: int = 60, per_user: int = 40, n_concepts: int = 16, dim: int = 24,
-                  seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def novelty_posts(
+    n_users: int = 60, per_user: int = 40, n_concepts: int = 16, dim: int = 24, seed: int = 0
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     words = [f"con{c}cept" for c in range(n_concepts)]
     prototypes = rng.normal(0, 1, (n_concepts, dim))
@@ -22,11 +23,16 @@ def novelty_posts(n_users: int = 60, per_user: int = 40, n_concepts: int = 16, d
             concept = rng.choice(habits) if rng.random() < 0.7 else rng.integers(n_concepts)
             novel = concept not in habits
             score = 1.0 * novel + rng.normal(0, 0.3)
-            rows.append({
-                "post_id": f"u{u}:{i}", "user_id": f"u{u}", "caption": f"my {words[concept]} today #{words[concept]} 😂",
-                "likes": int(np.exp(5 + score)), "novel": novel,
-                "image": (prototypes[concept] + rng.normal(0, 0.5, dim)).astype(np.float32),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "post_id": f"u{u}:{i}",
+                    "user_id": f"u{u}",
+                    "caption": f"my {words[concept]} today #{words[concept]} 😂",
+                    "likes": int(np.exp(5 + score)),
+                    "novel": novel,
+                    "image": (prototypes[concept] + rng.normal(0, 0.5, dim)).astype(np.float32),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -25,17 +25,32 @@ from engagement_lab.pipelines.user_environment.nodes import build_model_input, f
 from tests.conftest import base_params, project_catalog
 
 ARCH_CONFIGS = [
-    {"arch": "visual"}, {"arch": "textual"}, {"arch": "early_fusion"}, {"arch": "late_fusion"}, {"arch": "ccr"},
-    {"arch": "similarity"}, {"arch": "dual", "explicit_attention": True},
-    {"arch": "dual", "environment": "concat"}, {"arch": "dual", "explicit_attention": True, "environment": "implicit"},
-]  # fmt: skip
+    {"arch": "visual"},
+    {"arch": "textual"},
+    {"arch": "early_fusion"},
+    {"arch": "late_fusion"},
+    {"arch": "ccr"},
+    {"arch": "similarity"},
+    {"arch": "dual", "explicit_attention": True},
+    {"arch": "dual", "environment": "concat"},
+    {"arch": "dual", "explicit_attention": True, "environment": "implicit"},
+]
 
 
 @pytest.mark.parametrize("variant", ARCH_CONFIGS, ids=lambda v: "-".join(str(x) for x in v.values()))
 def test_every_model_gives_one_logit_and_attention_sums_to_one(variant):
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=30, image_dim=12, topic_dim=5, embed_dim=8, hidden_dim=8, attention_dim=6,
-                         env_dim=8, fc_dim=8, **variant)  # fmt: skip
+    config = ModelConfig(
+        vocab_size=30,
+        image_dim=12,
+        topic_dim=5,
+        embed_dim=8,
+        hidden_dim=8,
+        attention_dim=6,
+        env_dim=8,
+        fc_dim=8,
+        **variant,
+    )
     model = PopularityNet(config).eval()
     tokens = torch.tensor([[3, 4, 5, 0, 0], [7, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
     lengths = torch.tensor([3, 1, 5])
@@ -109,8 +124,9 @@ def test_word_vectors_start_the_embedding_and_never_see_val_or_test_captions(nov
     # Rewriting every val and test caption changes nothing: word2vec saw train and unlabelled captions only.
     scored = model_input["split"].isin(["val", "test"])
     rewritten = model_input.copy()
-    rewritten.loc[scored, "tokens"] = pd.Series([["con1cept", "con2cept"] * 5] * int(scored.sum()),
-                                                index=rewritten.index[scored])  # fmt: skip
+    rewritten.loc[scored, "tokens"] = pd.Series(
+        [["con1cept", "con2cept"] * 5] * int(scored.sum()), index=rewritten.index[scored]
+    )
     np.testing.assert_array_equal(prepare_inputs(rewritten, da)["word_vectors"], vectors)
     config = _model_config(da["models"]["textual"], da, inputs)
     model = PopularityNet(config, torch.from_numpy(vectors))
@@ -151,15 +167,18 @@ def test_relative_environment_input_is_the_post_seen_from_its_environment():
     topics, topic_env = rng.dirichlet(np.ones(4), n), rng.dirichlet(np.ones(4), n)
     image_env[0], topics[0], topic_env[0] = image[0], np.eye(4)[1], np.eye(4)[1]  # post 0 is its environment
     params = {"vocab_min_count": 1, "max_caption_len": 5, "image_pca": None}
-    fitted = {m: fit_preprocessor(tokens, image, image_env, topics, topic_env, {**params, "environment_input": m})
-              for m in ("mean", "relative")}  # fmt: skip
+    fitted = {
+        m: fit_preprocessor(tokens, image, image_env, topics, topic_env, {**params, "environment_input": m})
+        for m in ("mean", "relative")
+    }
     encoded = {m: encode_posts(p, tokens, image, image_env, topics, topic_env) for m, p in fitted.items()}
     scale = (image.mean(0), image.std(0) + 1e-6)
     post, env = (image - scale[0]) / scale[1], (image_env - scale[0]) / scale[1]
     # mean (the paper): I_e on the image's scale, T_e standardised.
     np.testing.assert_allclose(encoded["mean"]["image_env"], env, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(encoded["mean"]["topic_env"], (topic_env - topic_env.mean(0)) / (topic_env.std(0) + 1e-6),
-                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        encoded["mean"]["topic_env"], (topic_env - topic_env.mean(0)) / (topic_env.std(0) + 1e-6), rtol=1e-5, atol=1e-5
+    )
     # relative: post − environment and the two distances, standardised on these (train) posts.
     pre, rel = fitted["relative"], encoded["relative"]
     assert rel["image_env"].shape == (n, 6) and rel["topic_env"].shape == (n, 4 + 2)

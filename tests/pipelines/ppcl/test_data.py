@@ -18,8 +18,13 @@ from engagement_lab.ppcl.sampler import HierarchicalBatchSampler, RandomBatchSam
 
 
 def _levels(n_cat=3, n_sub=3, n_con=3, per=4) -> np.ndarray:
-    rows = [(c, c * n_sub + s, (c * n_sub + s) * n_con + k) for c in range(n_cat) for s in range(n_sub)
-            for k in range(n_con) for _ in range(per)]  # fmt: skip
+    rows = [
+        (c, c * n_sub + s, (c * n_sub + s) * n_con + k)
+        for c in range(n_cat)
+        for s in range(n_sub)
+        for k in range(n_con)
+        for _ in range(per)
+    ]
     return np.array(rows)
 
 
@@ -61,10 +66,15 @@ def test_random_sampler_visits_every_post_once_per_epoch():
 
 def _posts(n=40) -> pd.DataFrame:
     posted = pd.Timestamp("2015-03-01", tz="UTC") + pd.to_timedelta(np.arange(n)[::-1] * 5, unit="D")
-    return pd.DataFrame({"post_id": [f"smpd:{i}" for i in range(n)], "posted_at": posted,
-                         "observed_at": pd.Timestamp("2016-07-15", tz="UTC"),
-                         "views": pd.array(np.arange(n) * 10 + 10, dtype="Int64"),
-                         "popularity_label": pd.array([pd.NA] * n, dtype="Float64")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "post_id": [f"smpd:{i}" for i in range(n)],
+            "posted_at": posted,
+            "observed_at": pd.Timestamp("2016-07-15", tz="UTC"),
+            "views": pd.array(np.arange(n) * 10 + 10, dtype="Int64"),
+            "popularity_label": pd.array([pd.NA] * n, dtype="Float64"),
+        }
+    )
 
 
 def test_target_is_log2_views_per_day_plus_one_and_bad_rows_get_a_reason():

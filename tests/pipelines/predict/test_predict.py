@@ -123,8 +123,14 @@ def test_dual_attention_scores_a_post_exactly_as_training_predicted_it(trained):
     model = load_dual_attention(
         catalog.load("dual_attention_full_model"), catalog.load("dual_attention_full_history")["config"]
     )
-    scores = score_dual_attention(features, model, catalog.load("dual_attention_preprocessor"),
-                                  user_environments(model_input, True), catalog.load("user_environment_lda"), 3)  # fmt: skip
+    scores = score_dual_attention(
+        features,
+        model,
+        catalog.load("dual_attention_preprocessor"),
+        user_environments(model_input, True),
+        catalog.load("user_environment_lda"),
+        3,
+    )
     saved = catalog.load("dual_attention_full_predictions")
     expected = saved[(saved["split"] == "test") & (saved["seed"] == saved["seed"].min())].set_index("post_id")["prob"]
     assert len(scores) == len(test) == len(expected)
@@ -176,14 +182,17 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
     (folder / "img").mkdir(parents=True)
     shutil.copy(images[0], folder / "img/a.jpg")
     (folder / "img/bad.jpg").write_bytes(b"this is not a jpeg")
-    _write_csv(folder, [
-        {"image_path": "img/a.jpg", "caption": "sunny #beach day", "user_id": known.split(":", 1)[1]},  # native id
-        {"image_path": str(images[1]), "caption": "absolute path #city", "user_id": "stranger_42"},
-        {"image_path": "img/missing.jpg", "caption": "no file", "user_id": known},
-        {"image_path": "img/bad.jpg", "caption": "garbage bytes", "user_id": known},
-        {"image_path": "img/a.jpg", "caption": "   ", "user_id": known},
-        {"image_path": "img/a.jpg", "caption": "sunny #beach day", "user_id": smpd_user},
-    ])  # fmt: skip
+    _write_csv(
+        folder,
+        [
+            {"image_path": "img/a.jpg", "caption": "sunny #beach day", "user_id": known.split(":", 1)[1]},  # native id
+            {"image_path": str(images[1]), "caption": "absolute path #city", "user_id": "stranger_42"},
+            {"image_path": "img/missing.jpg", "caption": "no file", "user_id": known},
+            {"image_path": "img/bad.jpg", "caption": "garbage bytes", "user_id": known},
+            {"image_path": "img/a.jpg", "caption": "   ", "user_id": known},
+            {"image_path": "img/a.jpg", "caption": "sunny #beach day", "user_id": smpd_user},
+        ],
+    )
     SequentialRunner().run(create_pipeline(), catalog)
     table = catalog.load("predictions")
     assert len(table) == 6 and table["status"].tolist() == ["scored", "scored", "error", "error", "error", "scored"]
@@ -196,7 +205,10 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
     assert table.loc[[0, 1, 5], "dual_attention_popular_probability"].between(0, 1).all()
     # PPCL knows the SMPD user (its embedding and full profile) and no one else; the same post differs.
     assert table["ppcl_user_known_to_model"].tolist()[:2] + [table.loc[5, "ppcl_user_known_to_model"]] == [
-        False, False, True]  # fmt: skip
+        False,
+        False,
+        True,
+    ]
     assert "total_views" in table.loc[5, "ppcl_profile_fields"]
     assert table.loc[5, "ppcl_popularity"] != pytest.approx(table.loc[0, "ppcl_popularity"])
 
@@ -218,9 +230,13 @@ def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
     catalog: DataCatalog = project_catalog(tmp_path)
     lines = missing_models(catalog, create_pipeline())
     text = "\n".join(lines)
-    for entry, pipeline in (("dual_attention_full_model", "dual_attention"), ("dual_attention_preprocessor",
-                            "dual_attention"), ("engagement_catboost_pre_publication_model", "engagement"),
-                            ("ppcl_full_model", "ppcl"), ("ppcl_full_preprocessor", "ppcl")):  # fmt: skip
+    for entry, pipeline in (
+        ("dual_attention_full_model", "dual_attention"),
+        ("dual_attention_preprocessor", "dual_attention"),
+        ("engagement_catboost_pre_publication_model", "engagement"),
+        ("ppcl_full_model", "ppcl"),
+        ("ppcl_full_preprocessor", "ppcl"),
+    ):
         assert any(line.startswith(entry) and f"`kedro run --pipelines={pipeline}`" in line for line in lines), text
     with pytest.raises(MissingModelError, match="dual_attention_full_model .* does not exist"):
         MissingModelsHook().before_pipeline_run({}, create_pipeline(), catalog)

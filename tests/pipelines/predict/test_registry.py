@@ -30,12 +30,20 @@ def test_dual_attention_and_ppcl_register_and_reproduce_their_test_predictions(t
         "ppcl_preprocessor": catalog.load("ppcl_full_preprocessor"),
         "ppcl_split_input": catalog.load("ppcl_split_input"),
     }
-    result = register_models(params, {}, None, None, **companions,
-                             dual_attention__full=catalog.load("dual_attention_full_model"),
-                             ppcl__full=catalog.load("ppcl_full_model"))  # fmt: skip
+    result = register_models(
+        params,
+        {},
+        None,
+        None,
+        **companions,
+        dual_attention__full=catalog.load("dual_attention_full_model"),
+        ppcl__full=catalog.load("ppcl_full_model"),
+    )
     assert result["skipped"] == []
     assert {row["registered_model"]: row["flavor"] for row in result["registered"]} == {
-        "dual_attention.full": "pytorch", "ppcl.full": "pytorch"}  # fmt: skip
+        "dual_attention.full": "pytorch",
+        "ppcl.full": "pytorch",
+    }
     for name in ("dual_attention.full", "ppcl.full"):
         assert [int(v.version) for v in registry.search_model_versions(f"name='{name}'")] == [1]
 

@@ -43,8 +43,15 @@ def labels(tmp_path_factory) -> pd.DataFrame:
         path = folder / f"{i}.jpg"
         Image.fromarray(pixels).save(path)
         comments = [label, label, int(rng.integers(0, 4))] if i % 8 else []  # some posts have no comments
-        rows.append({"post_id": f"p{i}", "image_path": str(path), "comment_clusters": comments,
-                     "n_comments": len(comments), "reaction_cluster": label if i % 5 else -1})  # fmt: skip
+        rows.append(
+            {
+                "post_id": f"p{i}",
+                "image_path": str(path),
+                "comment_clusters": comments,
+                "n_comments": len(comments),
+                "reaction_cluster": label if i % 5 else -1,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -86,8 +93,9 @@ def test_a_killed_run_resumes_to_the_same_weights(labels, tmp_path):
 
     labels_path, checkpoint = tmp_path / "labels.pkl", tmp_path / "killed.pt"
     labels.to_pickle(labels_path)
-    child = subprocess.Popen([sys.executable, "-c", _child_script(labels_path, checkpoint)], cwd=PROJECT,
-                             start_new_session=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", _child_script(labels_path, checkpoint)], cwd=PROJECT, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -133,15 +141,33 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
     catalog = project_catalog(root)
     catalog.save("vise_pseudo_labels", labels)
     catalog.save("vise_cluster_report", {"comment_clusters": [{}] * 4, "reaction_clusters": [{}] * 3})
-    local = {"pretraining": {"config": {"image_size": 32, "epochs": 2, "batch_size": 8, "device": "cpu"},
-                             "variants": {"vise_reactions": {"checkpoint": str(tmp_path / "ddp.pt")}}}}  # fmt: skip
+    local = {
+        "pretraining": {
+            "config": {"image_size": 32, "epochs": 2, "batch_size": 8, "device": "cpu"},
+            "variants": {"vise_reactions": {"checkpoint": str(tmp_path / "ddp.pt")}},
+        }
+    }
     (root / "conf/local/parameters_pretraining.yml").write_text(yaml.safe_dump(local))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "engagement_lab.vise.train", "--variant", "vise_reactions"],
-        check=False, cwd=root, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "engagement_lab.vise.train",
+            "--variant",
+            "vise_reactions",
+        ],
+        check=False,
+        cwd=root,
+        env={**env, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     saved = list((root / "data/06_models/pretraining/vise_reactions/backbone.pt").glob("*/backbone.pt"))
@@ -155,8 +181,9 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
         (run_id,) = db.execute(
             "select run_uuid from runs where name = 'torchrun pretraining vise_reactions'"
         ).fetchone()
-        steps = db.execute("select step from metrics where run_uuid = ? and key = 'pretraining.vise_reactions.loss'",
-                           (run_id,)).fetchall()  # fmt: skip
+        steps = db.execute(
+            "select step from metrics where run_uuid = ? and key = 'pretraining.vise_reactions.loss'", (run_id,)
+        ).fetchall()
         params = dict(db.execute("select key, value from params where run_uuid = ?", (run_id,)).fetchall())
     assert sorted(s for (s,) in steps) == [1, 2]
     assert params["world_size"] == "2"

@@ -23,8 +23,16 @@ import pytest
 from tests.conftest import PROJECT
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 BIN = Path(sys.executable).parent
 
 pytestmark = [
@@ -32,7 +40,7 @@ pytestmark = [
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; `make test` installs it)",
-    ),  # fmt: skip
+    ),
 ]
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (requirements.lock)")
 
@@ -50,16 +58,22 @@ def _free_port() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "DO_NOT_TRACK": "true", "KEDRO_DISABLE_TELEMETRY": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true", **extra}  # fmt: skip
+    return {
+        **os.environ,
+        "DO_NOT_TRACK": "true",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **extra,
+    }
 
 
 @contextlib.contextmanager
 def serve(command: list[str], ready_url: str, cwd: Path, log: Path, env: dict[str, str], timeout: float = 240):
     """Start a server in a new process group, wait until ``ready_url`` answers 200, kill the group after."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -90,9 +104,12 @@ def serve(command: list[str], ready_url: str, cwd: Path, log: Path, env: dict[st
 def browser_page(tmp_path: Path):
     with playwright.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=FLAGS,
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
             viewport={"width": 1600, "height": 1000},
-        )  # fmt: skip
+        )
         try:
             yield context.new_page()
         finally:
@@ -143,8 +160,18 @@ def test_mlflow_ui_shows_the_run_and_its_metrics(tmp_path):
     client.set_terminated(run.info.run_id)
 
     port = _free_port()
-    command = [str(BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1"]  # fmt: skip
+    command = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        store,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     shot = tmp_path / "mlflow_run.png"
     env = _env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     with serve(command, f"http://127.0.0.1:{port}/health", tmp_path, tmp_path / "mlflow.log", env):

@@ -28,16 +28,18 @@ class _Features:
 
 def _labelled(n: int = 40) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "post_id": [f"pixelrec:{i}" for i in range(n)],
-        "split": ["train"] * (n - 10) + ["test"] * 10,
-        "image_embedding": list(rng.normal(size=(n, IMAGE_DIM)).astype(np.float32)),
-        "text_embedding": list(rng.normal(size=(n, TEXT_DIM)).astype(np.float32)),
-        "has_image": np.r_[np.ones(n - 1), 0.0],  # the last test post has no cover image
-        "target": rng.normal(size=n),
-        "engagement_class": rng.integers(0, 5, n),
-        "tag": rng.choice(["cat", "dog", "car"], n),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "post_id": [f"pixelrec:{i}" for i in range(n)],
+            "split": ["train"] * (n - 10) + ["test"] * 10,
+            "image_embedding": list(rng.normal(size=(n, IMAGE_DIM)).astype(np.float32)),
+            "text_embedding": list(rng.normal(size=(n, TEXT_DIM)).astype(np.float32)),
+            "has_image": np.r_[np.ones(n - 1), 0.0],  # the last test post has no cover image
+            "target": rng.normal(size=n),
+            "engagement_class": rng.integers(0, 5, n),
+            "tag": rng.choice(["cat", "dog", "car"], n),
+        }
+    )
 
 
 def test_register_models_logs_signatures_and_registers_each_flavour(registry):
@@ -47,20 +49,29 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
     fusion = FusionClassifier(config).eval()
     features = _Features()
     train = labelled[labelled["split"] == "train"]
-    catboost = CatBoostClassifier(iterations=20, depth=2, verbose=False, thread_count=1, random_seed=0, allow_writing_files=False,
-                                  cat_features=["tag"]).fit(features.transform(train), train["engagement_class"])  # fmt: skip
+    catboost = CatBoostClassifier(
+        iterations=20,
+        depth=2,
+        verbose=False,
+        thread_count=1,
+        random_seed=0,
+        allow_writing_files=False,
+        cat_features=["tag"],
+    ).fit(features.transform(train), train["engagement_class"])
     backbone = small_resnet()  # as build_backbone("resnet_small") makes it
     params = base_params("reporting")
     params["registry"]["input_example_rows"] = 3
 
     result = register_models(
-        params, {"config": {"backbone": "resnet_small", "image_size": 32}}, labelled,
+        params,
+        {"config": {"backbone": "resnet_small", "image_size": 32}},
+        labelled,
         {"fusion_concat": {"model": config.to_dict()}},
         engagement__catboost_paper={"features": features, "model": catboost, "feature_set": "paper"},
         engagement__fusion_concat=fusion.state_dict(),
         engagement__fusion_gated=None,  # its pipeline has not run
         pretraining__vise={k: v.clone() for k, v in backbone.state_dict().items()},
-    )  # fmt: skip
+    )
 
     assert result["skipped"] == ["engagement__fusion_gated"]
     names = {row["registered_model"]: row for row in result["registered"]}
@@ -75,11 +86,20 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
     test = labelled[labelled["split"] == "test"]
     loaded = mlflow.pyfunc.load_model("models:/engagement.fusion_concat/1")
     assert list(loaded.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, IMAGE_DIM + TEXT_DIM + 1]
-    matrix = np.concatenate([np.stack(test["image_embedding"]), np.stack(test["text_embedding"]),
-                             test["has_image"].to_numpy(np.float32)[:, None]], axis=1).astype(np.float32)  # fmt: skip
+    matrix = np.concatenate(
+        [
+            np.stack(test["image_embedding"]),
+            np.stack(test["text_embedding"]),
+            test["has_image"].to_numpy(np.float32)[:, None],
+        ],
+        axis=1,
+    ).astype(np.float32)
     with torch.inference_mode():
-        expected = fusion(torch.from_numpy(matrix[:, :IMAGE_DIM]), torch.from_numpy(matrix[:, IMAGE_DIM:-1]),
-                          torch.from_numpy(matrix[:, -1])).numpy()  # fmt: skip
+        expected = fusion(
+            torch.from_numpy(matrix[:, :IMAGE_DIM]),
+            torch.from_numpy(matrix[:, IMAGE_DIM:-1]),
+            torch.from_numpy(matrix[:, -1]),
+        ).numpy()
     np.testing.assert_allclose(loaded.predict(matrix), expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(Exception, match="13|columns|shape"):  # the signature guards the input width
         loaded.predict(matrix[:, :-1])

@@ -24,29 +24,45 @@ from tests.conftest import base_params
 
 def _regression_contract():
     return results_contract(
-        "alpha", dataset="tiny world", split_sizes={"train": 80, "val": 10, "test": 10}, seed=[0, 1],
-        models={"full": {"test_mae": 1.25, "test_mae_std": 0.05, "test_src": 0.61},
-                "no_cl": {"test_mae": 1.31, "test_mae_std": 0.02, "test_src": 0.55}},
+        "alpha",
+        dataset="tiny world",
+        split_sizes={"train": 80, "val": 10, "test": 10},
+        seed=[0, 1],
+        models={
+            "full": {"test_mae": 1.25, "test_mae_std": 0.05, "test_src": 0.61},
+            "no_cl": {"test_mae": 1.31, "test_mae_std": 0.02, "test_src": 0.55},
+        },
         oracle={"test_mae": 0.4, "test_src": 0.95},
-    )  # fmt: skip
+    )
 
 
 def _mixed_contract():
     # Classifiers and a regressor: two metric groups, so two tables; an oracle metric no model has.
     return results_contract(
-        "beta", dataset="tiny pixelrec", split_sizes={"train": 70, "val": 10, "test": 20}, seed=42,
-        models={"catboost": {"test_accuracy": 0.41, "test_macro_f1": 0.39},
-                "fusion": {"test_accuracy": 0.37, "test_macro_f1": 0.30},
-                "regressor": {"test_r2": 0.16}},
+        "beta",
+        dataset="tiny pixelrec",
+        split_sizes={"train": 70, "val": 10, "test": 20},
+        seed=42,
+        models={
+            "catboost": {"test_accuracy": 0.41, "test_macro_f1": 0.39},
+            "fusion": {"test_accuracy": 0.37, "test_macro_f1": 0.30},
+            "regressor": {"test_r2": 0.16},
+        },
         oracle={"test_accuracy": 0.5, "test_r2": 0.6, "content_only_test_r2": 0.19},
-    )  # fmt: skip
+    )
 
 
 PUBLISHED = {
-    "alpha": {"paper": "Alpha paper", "table": "Table 1", "dataset": "SMPD-300K",
-              "models": {"full": {"label": "PPCL", "test_mae": 1.164, "test_src": 0.762},
-                         "dtcn": {"label": "DTCN", "test_mae": 1.532, "test_src": 0.624}}},
-}  # fmt: skip
+    "alpha": {
+        "paper": "Alpha paper",
+        "table": "Table 1",
+        "dataset": "SMPD-300K",
+        "models": {
+            "full": {"label": "PPCL", "test_mae": 1.164, "test_src": 0.762},
+            "dtcn": {"label": "DTCN", "test_mae": 1.532, "test_src": 0.624},
+        },
+    },
+}
 
 
 def _params(**overrides):
@@ -56,8 +72,10 @@ def _params(**overrides):
 
 
 def _figures():
-    return {name: placeholder(name, "test") for name in
-            ("popularity", "training_curves", "confusion", "predicted_vs_true", "comparison")}  # fmt: skip
+    return {
+        name: placeholder(name, "test")
+        for name in ("popularity", "training_curves", "confusion", "predicted_vs_true", "comparison")
+    }
 
 
 def _md_rows(markdown: str) -> dict[str, list[str]]:

@@ -44,8 +44,13 @@ def test_every_format_is_written_with_its_layout(tiny_world):
     posts = catalog.load("ground_truth_posts")
     users = catalog.load("ground_truth_users")
     assert {p.name for p in raw.iterdir()} == {*FORMATS, "emotion_subset", "new_posts"}
-    for name in ["train_category.json", "train_text.json", "train_temporalspatial_information.json",
-                 "train_user_data.json", "train_additional_information.json"]:  # fmt: skip
+    for name in [
+        "train_category.json",
+        "train_text.json",
+        "train_temporalspatial_information.json",
+        "train_user_data.json",
+        "train_additional_information.json",
+    ]:
         assert (raw / "smpd/train_allmetadata_json" / name).is_file()
     assert (raw / "pixelrec/item_info.csv").is_file() and (raw / "pixelrec/interactions.csv").is_file()
     assert (raw / "crowdtangle/posts.csv").is_file() and (raw / "crowdtangle/comments.csv").is_file()

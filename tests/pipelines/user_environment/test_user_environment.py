@@ -23,8 +23,11 @@ def test_tokens_keep_hashtags_emoji_and_symbols():
 
 
 def _posts(likes_by_user: dict[str, list[int]]) -> pd.DataFrame:
-    rows = [{"post_id": f"{u}:{i}", "user_id": u, "likes": likes, "caption": f"c {i}"}
-            for u, values in likes_by_user.items() for i, likes in enumerate(values)]  # fmt: skip
+    rows = [
+        {"post_id": f"{u}:{i}", "user_id": u, "likes": likes, "caption": f"c {i}"}
+        for u, values in likes_by_user.items()
+        for i, likes in enumerate(values)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -130,8 +133,9 @@ def test_no_leakage_from_held_out_posts(tiny_environment):
 def test_select_posts_names_a_missing_source(tiny_featured):
     params = base_params("user_environment", source="myspace")
     with pytest.raises(ValueError, match="myspace"):
-        select_posts(tiny_featured.load("posts"), tiny_featured.load("images"),
-                     tiny_featured.load("image_embeddings"), params)  # fmt: skip
+        select_posts(
+            tiny_featured.load("posts"), tiny_featured.load("images"), tiny_featured.load("image_embeddings"), params
+        )
 
 
 def test_workers_pick_lda_multicore():

@@ -27,13 +27,17 @@ def build_post_texts(posts: pd.DataFrame) -> pd.DataFrame:
     ]
     text = (parts[0] + " " + parts[1] + " " + parts[2]).str.split().str.join(" ").fillna("")
     return pd.DataFrame(
-        {"post_id": posts["post_id"], "text": text,
-         "text_sha1": text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest())}
-    )  # fmt: skip
+        {
+            "post_id": posts["post_id"],
+            "text": text,
+            "text_sha1": text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest()),
+        }
+    )
 
 
-def _update_cache(keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str, encoder: str,
-                  embed) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip
+def _update_cache(
+    keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str, encoder: str, embed
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Embed the keys the cache lacks; return the rows for exactly ``keys`` and the counts.
 
     A cached row counts only when it came from the same ``encoder`` (model and input size): changing
@@ -58,8 +62,13 @@ def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, An
     """EfficientNet-lite0 features (1280-d) per distinct image content (sha1)."""
 
     def embed(paths: list[str]) -> np.ndarray:
-        return embed_image_files(paths, device=params["device"], batch_size=params["image_batch_size"],
-                                 num_workers=params["num_workers"], image_size=params["image_size"])  # fmt: skip
+        return embed_image_files(
+            paths,
+            device=params["device"],
+            batch_size=params["image_batch_size"],
+            num_workers=params["num_workers"],
+            image_size=params["image_size"],
+        )
 
     encoder = f"efficientnet-lite0@{params['image_size']}px"
     return _update_cache(images["sha1"], images["path"], cache, "sha1", encoder, embed)

@@ -14,18 +14,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["images", "image_embedding_cache", "params:features"],
                 ["image_embeddings", "image_feature_stats"],
                 name="embed_images",
-            ),  # fmt: skip
+            ),
             Node(
                 embed_post_texts,
                 ["post_texts", "text_embedding_cache", "params:features"],
                 ["text_embeddings", "text_feature_stats"],
                 name="embed_post_texts",
-            ),  # fmt: skip
+            ),
             Node(
                 feature_metrics,
                 ["image_feature_stats", "text_feature_stats"],
                 "feature_metrics",
                 name="feature_metrics",
-            ),  # fmt: skip
+            ),
         ]
     )

@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 INPUTS = ("instaloader", "csv")
 
 
-def read_new_posts(folder: RawFolder, csv_folder: RawFolder, params: dict[str, Any],
-                   ingestion_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+def read_new_posts(
+    folder: RawFolder, csv_folder: RawFolder, params: dict[str, Any], ingestion_params: dict[str, Any]
+) -> pd.DataFrame:
     """The new posts, one row each in input order, checked: ``status`` ok or error with a ``reason``.
 
     ``params.input`` picks the instaloader folder (``raw_new_posts``) or the CSV folder (``new_posts_csv``);
@@ -46,20 +47,40 @@ def embed_new_posts(posts: pd.DataFrame, feature_params: dict[str, Any]) -> pd.D
     return embed_posts(posts, feature_params)
 
 
-def score_dual_attention_posts(features: pd.DataFrame, model_state: Any, preprocessor: dict[str, Any],
-                               history: dict[str, Any], model_input: pd.DataFrame, topic_model: TopicModel,
-                               params: dict[str, Any], user_params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+def score_dual_attention_posts(
+    features: pd.DataFrame,
+    model_state: Any,
+    preprocessor: dict[str, Any],
+    history: dict[str, Any],
+    model_input: pd.DataFrame,
+    topic_model: TopicModel,
+    params: dict[str, Any],
+    user_params: dict[str, Any],
+) -> pd.DataFrame:
     """Per-user popular probability (dual-attention model) and its top attention words per post; the LDA
     (``user_environment_lda``) gives a new post's topic vector."""
     with torch_threads(params["threads"]):
         environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
         model = load_dual_attention(model_state, history["config"])
-        return score_dual_attention(features, model, preprocessor, environments, topic_model,
-                                    params["dual_attention"]["top_words"], params["device"])  # fmt: skip
+        return score_dual_attention(
+            features,
+            model,
+            preprocessor,
+            environments,
+            topic_model,
+            params["dual_attention"]["top_words"],
+            params["device"],
+        )
 
 
-def score_ppcl_posts(features: pd.DataFrame, model_state: Any, card: dict[str, Any], preprocessor: Any,
-                     users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:  # fmt: skip
+def score_ppcl_posts(
+    features: pd.DataFrame,
+    model_state: Any,
+    card: dict[str, Any],
+    preprocessor: Any,
+    users: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
     """Predicted popularity (PPCL, log2(views/day) + 1) from the post's content, time and its user's fields."""
     with torch_threads(params["threads"]):
         return score_ppcl(features, load_ppcl(model_state, card), preprocessor, users, params["device"])
@@ -69,16 +90,18 @@ def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str
     def score_engagement_posts(features: pd.DataFrame, bundle: dict[str, Any]) -> pd.DataFrame:
         return score_engagement(features, bundle, feature_set)
 
-    score_engagement_posts.__doc__ = (f"Engagement class and class probabilities (CatBoost, {feature_set!r} "
-                                      "features: no engagement counts needed).")  # fmt: skip
+    score_engagement_posts.__doc__ = (
+        f"Engagement class and class probabilities (CatBoost, {feature_set!r} features: no engagement counts needed)."
+    )
     return score_engagement_posts
 
 
 def make_merge(names: list[str]) -> Callable[..., tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]]:
     """The merge node for scorers ``names`` (their score tables come in that order)."""
 
-    def merge_predictions(posts: pd.DataFrame, canonical_posts: pd.DataFrame,
-                          *scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    def merge_predictions(
+        posts: pd.DataFrame, canonical_posts: pd.DataFrame, *scores: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
         """One row per input post with every model's outputs; a summary with the count per status."""
         known = set(canonical_posts["user_id"].dropna().astype(str))
         table = merge_scores(posts, known, dict(zip(names, scores, strict=True)))
@@ -86,8 +109,13 @@ def make_merge(names: list[str]) -> Callable[..., tuple[pd.DataFrame, pd.DataFra
         for status, count in summary["status"].items():
             reasons = table.loc[table["status"] == status, "reason"].fillna("")
             kinds = reasons[reasons != ""].str.split(":").str[0].value_counts().to_dict()
-            logger.info("predict: %d of %d posts %s%s", count, len(table), status,
-                        f" ({', '.join(f'{k}: {v}' for k, v in kinds.items())})" if kinds else "")  # fmt: skip
+            logger.info(
+                "predict: %d of %d posts %s%s",
+                count,
+                len(table),
+                status,
+                f" ({', '.join(f'{k}: {v}' for k, v in kinds.items())})" if kinds else "",
+            )
         return table, table, summary
 
     return merge_predictions

@@ -42,25 +42,44 @@ def dual_attention_scorer() -> Pipeline:
     model = DUAL_ATTENTION_MODEL
     return scorer(
         "dual_attention",
-        Node(score_dual_attention_posts,
-             ["features", "model", "preprocessor", "history", "user_environment_model_input",
-              "user_environment_lda", PARAMS, "params:user_environment"], "scores", name="score"),
-        {"model": f"dual_attention_{model}_model", "preprocessor": "dual_attention_preprocessor",
-         "history": f"dual_attention_{model}_history", "user_environment_model_input": "user_environment_model_input",
-         "user_environment_lda": "user_environment_lda"},
+        Node(
+            score_dual_attention_posts,
+            [
+                "features",
+                "model",
+                "preprocessor",
+                "history",
+                "user_environment_model_input",
+                "user_environment_lda",
+                PARAMS,
+                "params:user_environment",
+            ],
+            "scores",
+            name="score",
+        ),
+        {
+            "model": f"dual_attention_{model}_model",
+            "preprocessor": "dual_attention_preprocessor",
+            "history": f"dual_attention_{model}_history",
+            "user_environment_model_input": "user_environment_model_input",
+            "user_environment_lda": "user_environment_lda",
+        },
         {PARAMS, "params:user_environment"},
-    )  # fmt: skip
+    )
 
 
 def ppcl_scorer() -> Pipeline:
     return scorer(
         "ppcl",
-        Node(score_ppcl_posts, ["features", "model", "card", "preprocessor", "users", PARAMS], "scores",
-             name="score"),
-        {"model": f"ppcl_{PPCL_MODEL}_model", "card": "ppcl_model_card",
-         "preprocessor": f"ppcl_{PPCL_MODEL}_preprocessor", "users": "users"},
+        Node(score_ppcl_posts, ["features", "model", "card", "preprocessor", "users", PARAMS], "scores", name="score"),
+        {
+            "model": f"ppcl_{PPCL_MODEL}_model",
+            "card": "ppcl_model_card",
+            "preprocessor": f"ppcl_{PPCL_MODEL}_preprocessor",
+            "users": "users",
+        },
         {PARAMS},
-    )  # fmt: skip
+    )
 
 
 def engagement_scorer() -> Pipeline:
@@ -84,17 +103,24 @@ def create_pipeline(**kwargs) -> Pipeline:
     names = list(SCORERS)
     prepare = Pipeline(
         [
-            Node(read_new_posts, ["raw_new_posts", "new_posts_csv", PARAMS, "params:ingestion"], "predict_new_posts",
-                 name="read_new_posts"),
-            Node(embed_new_posts, ["predict_new_posts", "params:features"], "predict_features",
-                 name="embed_new_posts"),
+            Node(
+                read_new_posts,
+                ["raw_new_posts", "new_posts_csv", PARAMS, "params:ingestion"],
+                "predict_new_posts",
+                name="read_new_posts",
+            ),
+            Node(embed_new_posts, ["predict_new_posts", "params:features"], "predict_features", name="embed_new_posts"),
         ]
-    )  # fmt: skip
+    )
     scorers = sum((SCORERS[name]() for name in names), Pipeline([]))
     merge = Pipeline(
         [
-            Node(make_merge(names), ["predict_new_posts", "posts", *(f"predict_{n}_scores" for n in names)],
-                 ["predictions", "predictions_csv", "predict_summary"], name="merge_predictions"),
+            Node(
+                make_merge(names),
+                ["predict_new_posts", "posts", *(f"predict_{n}_scores" for n in names)],
+                ["predictions", "predictions_csv", "predict_summary"],
+                name="merge_predictions",
+            ),
         ]
-    )  # fmt: skip
+    )
     return prepare + scorers + merge

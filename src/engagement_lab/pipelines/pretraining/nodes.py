@@ -14,9 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 def pretrain(
-    vise_pseudo_labels: pd.DataFrame, vise_cluster_report: dict[str, Any], params: dict[str, Any],
+    vise_pseudo_labels: pd.DataFrame,
+    vise_cluster_report: dict[str, Any],
+    params: dict[str, Any],
     variant: dict[str, Any],
-) -> tuple[nn.Module, list[dict[str, float]], dict[str, list[dict[str, float]]]]:  # fmt: skip
+) -> tuple[nn.Module, list[dict[str, float]], dict[str, list[dict[str, float]]]]:
     """Train the backbone on the variant's tasks; resume from its checkpoint when one matches.
 
     Returns the backbone (the catalog saves its state dict), the per-epoch history and that history

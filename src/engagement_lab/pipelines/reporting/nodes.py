@@ -29,19 +29,32 @@ FIGURES = {
 
 
 # -------------------------------------------------------------------------------------------------- figures
-def popularity_plot(posts: pd.DataFrame | None, users: pd.DataFrame | None, ground_truth_posts: pd.DataFrame | None,
-                    params: dict[str, Any]) -> go.Figure:  # fmt: skip
+def popularity_plot(
+    posts: pd.DataFrame | None,
+    users: pd.DataFrame | None,
+    ground_truth_posts: pd.DataFrame | None,
+    params: dict[str, Any],
+) -> go.Figure:
     """PPCL's Figure 1 on this run's posts: popularity per concept, per user and against followers."""
     title = "Popularity per concept, user and followers"
     if posts is None or users is None:
         return figures.placeholder(title, "no canonical posts/users: run ingestion")
     section = params["popularity"]
-    return figures.popularity_figure(posts, users, ground_truth_posts, section["source"], params["seed"],
-                                     section["n_concepts"], section["n_users"], section["min_posts"])  # fmt: skip
+    return figures.popularity_figure(
+        posts,
+        users,
+        ground_truth_posts,
+        section["source"],
+        params["seed"],
+        section["n_concepts"],
+        section["n_users"],
+        section["min_posts"],
+    )
 
 
-def training_curves_plot(params: dict[str, Any], engagement_model_card: dict[str, Any] | None = None,
-                         **histories: Any) -> go.Figure:  # fmt: skip
+def training_curves_plot(
+    params: dict[str, Any], engagement_model_card: dict[str, Any] | None = None, **histories: Any
+) -> go.Figure:
     """Training curves: VisE pretraining loss per task set, dual attention validation loss per model (first
     seed), the engagement torch models' validation metric per epoch."""
     curves = params["curves"]
@@ -61,15 +74,18 @@ def training_curves_plot(params: dict[str, Any], engagement_model_card: dict[str
             (engagement_reg if model == "multimodal_regression" else engagement_cls)[model] = card["history"]
     return figures.curves_figure(
         "Training curves",
-        [("VisE pretraining", curves["pretraining"], vise),
-         ("dual attention (first seed)", curves["dual_attention"], dual),
-         ("engagement classifiers", curves["engagement_classification"], engagement_cls),
-         ("engagement regression", curves["engagement_regression"], engagement_reg)],
-    )  # fmt: skip
+        [
+            ("VisE pretraining", curves["pretraining"], vise),
+            ("dual attention (first seed)", curves["dual_attention"], dual),
+            ("engagement classifiers", curves["engagement_classification"], engagement_cls),
+            ("engagement regression", curves["engagement_regression"], engagement_reg),
+        ],
+    )
 
 
-def engagement_test_predictions(labelled: pd.DataFrame | None, model_card: dict[str, Any] | None,
-                                **models: Any) -> pd.DataFrame:  # fmt: skip
+def engagement_test_predictions(
+    labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
+) -> pd.DataFrame:
     """Test-split predictions of the saved engagement models (CatBoost pickles, torch state dicts rebuilt from the
     model card): one row per test post with the true class and target and each model's prediction."""
     if labelled is None:
@@ -118,12 +134,19 @@ def _engagement_arrays(frame: pd.DataFrame):
     from engagement_lab.engagement.tabular import stack
     from engagement_lab.engagement.train import Arrays
 
-    return Arrays(stack(frame["image_embedding"]), stack(frame["text_embedding"]), frame["has_image"].to_numpy(),
-                  frame["target"].to_numpy())  # fmt: skip
+    return Arrays(
+        stack(frame["image_embedding"]),
+        stack(frame["text_embedding"]),
+        frame["has_image"].to_numpy(),
+        frame["target"].to_numpy(),
+    )
 
 
-def confusion_plot(engagement_predictions: pd.DataFrame, model_card: dict[str, Any] | None,
-                   dual_attention_predictions: pd.DataFrame | None) -> go.Figure:  # fmt: skip
+def confusion_plot(
+    engagement_predictions: pd.DataFrame,
+    model_card: dict[str, Any] | None,
+    dual_attention_predictions: pd.DataFrame | None,
+) -> go.Figure:
     """Confusion matrices on test: each engagement classifier (five classes) and the full dual-attention model
     (popular vs unpopular, first seed, threshold 0.5)."""
     panels = []
@@ -132,13 +155,25 @@ def confusion_plot(engagement_predictions: pd.DataFrame, model_card: dict[str, A
         names = [str(c) for c in range(int(engagement_predictions["engagement_class"].max()) + 1)]
     for column in engagement_predictions.columns:
         if column.startswith(("catboost_", "fusion_")):
-            panels.append((f"engagement {column}", engagement_predictions["engagement_class"].to_numpy(),
-                           engagement_predictions[column].to_numpy(), list(names)))  # fmt: skip
+            panels.append(
+                (
+                    f"engagement {column}",
+                    engagement_predictions["engagement_class"].to_numpy(),
+                    engagement_predictions[column].to_numpy(),
+                    list(names),
+                )
+            )
     if dual_attention_predictions is not None and len(dual_attention_predictions):
         test = dual_attention_predictions[dual_attention_predictions["split"] == "test"]
         first = test[test["seed"] == test["seed"].min()]
-        panels.append(("dual attention full", first["label"].to_numpy(), (first["prob"] > 0.5).astype(int).to_numpy(),
-                       ["unpopular", "popular"]))  # fmt: skip
+        panels.append(
+            (
+                "dual attention full",
+                first["label"].to_numpy(),
+                (first["prob"] > 0.5).astype(int).to_numpy(),
+                ["unpopular", "popular"],
+            )
+        )
     return figures.confusion_figure(panels, "Confusion matrices on test (row-normalised; counts in cells)")
 
 
@@ -146,9 +181,13 @@ def predicted_vs_true_plot(engagement_predictions: pd.DataFrame) -> go.Figure:
     """Predicted vs true log popularity of the engagement multimodal regressor on test."""
     panels = []
     if "multimodal_regression" in engagement_predictions:
-        panels.append(("engagement multimodal_regression (log popularity)",
-                       engagement_predictions["target"].to_numpy(),
-                       engagement_predictions["multimodal_regression"].to_numpy()))  # fmt: skip
+        panels.append(
+            (
+                "engagement multimodal_regression (log popularity)",
+                engagement_predictions["target"].to_numpy(),
+                engagement_predictions["multimodal_regression"].to_numpy(),
+            )
+        )
     return figures.predicted_vs_true_figure(panels, "Predicted vs true on test")
 
 
@@ -158,14 +197,26 @@ def comparison_plot(params: dict[str, Any], **contracts: Any) -> go.Figure:
 
 
 # --------------------------------------------------------------------------------------------------- report
-def build_report(params: dict[str, Any], popularity: go.Figure, training_curves: go.Figure, confusion: go.Figure,
-                 predicted_vs_true: go.Figure, comparison: go.Figure, **contracts: Any) -> tuple[str, str]:  # fmt: skip
+def build_report(
+    params: dict[str, Any],
+    popularity: go.Figure,
+    training_curves: go.Figure,
+    confusion: go.Figure,
+    predicted_vs_true: go.Figure,
+    comparison: go.Figure,
+    **contracts: Any,
+) -> tuple[str, str]:
     """The comparison of every results contract (Markdown and self-contained HTML) with the papers' figures."""
     contracts = {
         name: value if value is not None else not_run(name, None, "missing") for name, value in contracts.items()
     }
-    by_name = {"comparison": comparison, "popularity": popularity, "training_curves": training_curves,
-               "confusion": confusion, "predicted_vs_true": predicted_vs_true}  # fmt: skip
+    by_name = {
+        "comparison": comparison,
+        "popularity": popularity,
+        "training_curves": training_curves,
+        "confusion": confusion,
+        "predicted_vs_true": predicted_vs_true,
+    }
     shown = {caption: by_name[name] for caption, name in FIGURES.items()}
     files = {
         caption: f"data/08_reporting/reporting/{name}.json/<version>/{name}.json" for caption, name in FIGURES.items()
@@ -178,12 +229,19 @@ def build_report(params: dict[str, Any], popularity: go.Figure, training_curves:
 
 
 # ------------------------------------------------------------------------------------------------- registry
-def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelled: pd.DataFrame | None,
-                    model_card: dict[str, Any] | None, dual_attention_history: dict[str, Any] | None = None,
-                    dual_attention_preprocessor: dict[str, Any] | None = None,
-                    user_environment_model_input: pd.DataFrame | None = None, ppcl_card: dict[str, Any] | None = None,
-                    ppcl_preprocessor: Any = None, ppcl_split_input: pd.DataFrame | None = None,
-                    **models: Any) -> dict[str, Any]:  # fmt: skip
+def register_models(
+    params: dict[str, Any],
+    pretraining: dict[str, Any],
+    labelled: pd.DataFrame | None,
+    model_card: dict[str, Any] | None,
+    dual_attention_history: dict[str, Any] | None = None,
+    dual_attention_preprocessor: dict[str, Any] | None = None,
+    user_environment_model_input: pd.DataFrame | None = None,
+    ppcl_card: dict[str, Any] | None = None,
+    ppcl_preprocessor: Any = None,
+    ppcl_split_input: pd.DataFrame | None = None,
+    **models: Any,
+) -> dict[str, Any]:
     """Log every saved model to the active MLflow run with a signature and an input example, and register it
     as ``<pipeline>.<model>`` in the local model registry. Models whose pipeline has not run are skipped.
 
@@ -196,10 +254,14 @@ def register_models(params: dict[str, Any], pretraining: dict[str, Any], labelle
         logger.info("reporting: model registry disabled (reporting.registry.enabled)")
         return {"registered": [], "skipped": sorted(models)}
     rows = section["input_example_rows"]
-    companions = {"dual_attention_history": dual_attention_history,
-                  "dual_attention_preprocessor": dual_attention_preprocessor,
-                  "user_environment_model_input": user_environment_model_input, "ppcl_card": ppcl_card,
-                  "ppcl_preprocessor": ppcl_preprocessor, "ppcl_split_input": ppcl_split_input}  # fmt: skip
+    companions = {
+        "dual_attention_history": dual_attention_history,
+        "dual_attention_preprocessor": dual_attention_preprocessor,
+        "user_environment_model_input": user_environment_model_input,
+        "ppcl_card": ppcl_card,
+        "ppcl_preprocessor": ppcl_preprocessor,
+        "ppcl_split_input": ppcl_split_input,
+    }
     registered, skipped = [], []
     with active_run():
         for key, saved in models.items():
@@ -266,8 +328,9 @@ def _dual_attention_torch(state: Any, companions: dict[str, Any], rows: int):
     parts, example = side_by_side(
         encode_model_input(preprocessor, model_input[model_input["split"] == "test"].head(rows))
     )
-    return MatrixInput(model, parts, integer=("tokens", "lengths"), call="keywords", output="logit",
-                       probability=True), example  # fmt: skip
+    return MatrixInput(
+        model, parts, integer=("tokens", "lengths"), call="keywords", output="logit", probability=True
+    ), example
 
 
 def _ppcl_torch(state: dict, companions: dict[str, Any], rows: int):

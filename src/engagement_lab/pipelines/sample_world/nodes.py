@@ -34,15 +34,23 @@ def render_images(posts: pd.DataFrame, params: dict[str, Any]) -> dict[int, byte
     return images
 
 
-def _export(fmt: str, params: dict[str, Any], taxonomy: pd.DataFrame, users: pd.DataFrame, posts: pd.DataFrame,
-            comments: pd.DataFrame, images: dict[int, bytes]) -> tuple[dict[str, bytes], pd.DataFrame]:  # fmt: skip
+def _export(
+    fmt: str,
+    params: dict[str, Any],
+    taxonomy: pd.DataFrame,
+    users: pd.DataFrame,
+    posts: pd.DataFrame,
+    comments: pd.DataFrame,
+    images: dict[int, bytes],
+) -> tuple[dict[str, bytes], pd.DataFrame]:
     config = build_config(params)
     if fmt not in config.formats:
         logger.info("Format %s is not in sample_world.formats: nothing written", fmt)
         return {}, pd.DataFrame(columns=DEFECT_COLUMNS)
     files, defects = WRITERS[fmt](World(config, taxonomy, users, posts, comments), images)
-    logger.info("Wrote %s: %d files, %.1f MB, %d defects", fmt, len(files),
-                sum(map(len, files.values())) / 1e6, len(defects))  # fmt: skip
+    logger.info(
+        "Wrote %s: %d files, %.1f MB, %d defects", fmt, len(files), sum(map(len, files.values())) / 1e6, len(defects)
+    )
     return files, pd.DataFrame(defects, columns=DEFECT_COLUMNS)
 
 
@@ -66,8 +74,9 @@ def export_instaloader(*args: Any) -> tuple[dict[str, bytes], pd.DataFrame]:
     return _export("instaloader", *args)
 
 
-def export_new_posts(params: dict[str, Any], taxonomy: pd.DataFrame, users: pd.DataFrame,
-                     posts: pd.DataFrame) -> dict[str, bytes]:  # fmt: skip
+def export_new_posts(
+    params: dict[str, Any], taxonomy: pd.DataFrame, users: pd.DataFrame, posts: pd.DataFrame
+) -> dict[str, bytes]:
     """An example folder of new posts (instaloader layout) for the predict pipeline: known users, one
     unknown user, one corrupt image, one empty caption. Renders its own images, so it runs alone too:
     ``kedro run --pipelines=sample_world --nodes=export_new_posts``."""
@@ -92,8 +101,9 @@ def collect_defects(*defects: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"post_id": "int64"})
 
 
-def summarise_world(users: pd.DataFrame, posts: pd.DataFrame, comments: pd.DataFrame, defects: pd.DataFrame,
-                    params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def summarise_world(
+    users: pd.DataFrame, posts: pd.DataFrame, comments: pd.DataFrame, defects: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """Sizes and realised effect sizes of the world, for the report and MLflow."""
     config = build_config(params)
     finite = posts[np.isfinite(posts["label"])]
