@@ -24,7 +24,7 @@ from .nodes import (
 
 TAG = "reporting"
 
-# Report section → its results contract dataset (DESIGN.md), in report order. Adding a pipeline's contract to
+# Report section → its results contract dataset (docs/DESIGN.md), in report order. Adding a pipeline's contract to
 # the report is one line here; its paper's figures go under reporting.published.<section> in the parameters.
 CONTRACTS = {
     "vise": "vise_metrics",
