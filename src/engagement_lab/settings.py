@@ -11,13 +11,25 @@ for _var in ("DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETR
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from engagement_lab.hooks import (  # noqa: E402
+    AtomicOutputsHook,
+    KilledRunsHook,
     MissingModelsHook,
     MlflowArtifactsHook,
     RawDataGuardHook,
     ReportingInputsHook,
+    RunLockHook,
 )
 
-HOOKS = (RawDataGuardHook(), MlflowArtifactsHook(), MissingModelsHook(), ReportingInputsHook())
+# RunLockHook wraps the others (tryfirst wrappers): one run per project at a time, MLflow set up by one process.
+HOOKS = (
+    RunLockHook(),
+    AtomicOutputsHook(),
+    KilledRunsHook(),
+    RawDataGuardHook(),
+    MlflowArtifactsHook(),
+    MissingModelsHook(),
+    ReportingInputsHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
