@@ -4,6 +4,23 @@ An adapter turns one raw folder into canonical tables. Every raw record it meets
 ends in a canonical table or in the issue log as ``rejected``; a value it fixes
 (a sentinel read as missing, latin-1 bytes decoded) stays in its table and is
 logged as ``repaired`` with the reason.
+
+Every *file* under a raw folder is accounted for too, in the reconciliation's ``files`` line:
+files = used (part of the source's layout: read, or counted as a record) + ignored (not part
+of the layout: a quarantine row of table ``files`` with action ``ignored`` and the reason)
++ rejected (never read: a ``files`` quarantine row with action ``rejected``).
+
+Symlinks (:func:`safe_folder`): a raw folder is read as the tree of files inside it, and
+nothing outside it is ever read. A symlink whose target resolves outside the raw folder (the
+raw folder itself may be a symlink: its real path is the boundary) is rejected, "symlink
+points outside the raw folder: not read", as is a dangling one. A symlink to a file inside is
+read as the file it points to, under the link's own name (like a copy). A symlink to a folder
+inside is ignored: that folder's files are listed, and read, under their own names, so
+following the link would read them twice.
+
+Hostile values: a count that is not finite or over ``MAX_COUNT`` is read as missing with its
+value logged; a time before ``EARLIEST`` or after the run's start is never a canonical time;
+an image whose header claims more than ``MAX_IMAGE_PIXELS`` pixels is not decoded.
 """
 
 from __future__ import annotations
@@ -11,12 +28,19 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import os
 import re
+import stat
+import struct
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import fsspec
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from fsspec.implementations.local import LocalFileSystem
+from PIL import Image
 
 from engagement_lab.datasets import RawFolder
 
@@ -51,6 +75,17 @@ SCHEMA: dict[str, dict[str, str]] = {
     "interactions": {"post_id": STR, "user_id": STR, "source": STR, "timestamp": TIME},
 }  # fmt: skip
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what counts as an image record, read and counted alike
+# No count of anything social reaches 10^15 (views of the most viewed video ever are ~10^10); a larger
+# value is corrupt, and one over 2^63 would wrap to the smallest 64-bit integer.
+MAX_COUNT = 1e15
+# Nothing was posted on the platforms the adapters read before 1990: an earlier time is a placeholder
+# (0, a camera's unset clock) or corrupt.
+EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
+TIME_OUT_OF_RANGE = "time out of range: before 1990-01-01 or in the future"
+# PIL's own limit (its DecompressionBombWarning): ~89 M pixels, 268 MB decoded as RGB. An image whose header
+# claims more is not decoded (parameter ``max_image_pixels``).
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
+IMAGE_TOO_LARGE = "image too large to decode (a decompression bomb?)"
 ISSUE_COLUMNS = ["source", "table", "file", "record", "field", "reason", "action", "value"]
 _LATIN1 = "engagement_lab_latin1_fallback"
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -75,13 +110,45 @@ class Issues:
     source: str
     rows: list[dict] = field(default_factory=list)
 
-    def add(self, table: str, file: str, record: str, field_: str, reason: str, action: str = "rejected",
-            value: object = None) -> None:  # fmt: skip
-        self.rows.append(dict(source=self.source, table=table, file=file, record=record, field=field_,
-                              reason=reason, action=action, value=None if value is None else str(value)))  # fmt: skip
+    def add(
+        self,
+        table: str,
+        file: str,
+        record: str,
+        field_: str,
+        reason: str,
+        action: str = "rejected",
+        value: object = None,
+    ) -> None:
+        value = None if value is None else str(value)
+        texts = (file, record, field_, reason, value)
+        # Names and values come from hostile files: bytes that are not UTF-8 cannot enter a string column.
+        ascii_only = file.isascii() and record.isascii() and field_.isascii() and reason.isascii()
+        if not (ascii_only and (value is None or value.isascii())):
+            file, record, field_, reason, value = (t if t is None else _printable(t) for t in texts)
+        self.rows.append(
+            dict(
+                source=self.source,
+                table=table,
+                file=file,
+                record=record,
+                field=field_,
+                reason=reason,
+                action=action,
+                value=value,
+            )
+        )
 
-    def add_many(self, table: str, file: str, records: pd.Series, field_: str, reason: str,
-                 action: str = "rejected", values: pd.Series | None = None) -> None:  # fmt: skip
+    def add_many(
+        self,
+        table: str,
+        file: str,
+        records: pd.Series,
+        field_: str,
+        reason: str,
+        action: str = "rejected",
+        values: pd.Series | None = None,
+    ) -> None:
         values = values if values is not None else pd.Series([None] * len(records), index=records.index)
         for record, value in zip(records, values, strict=True):
             self.add(table, file, str(record), field_, reason, action, value)
@@ -93,7 +160,9 @@ class Issues:
 @dataclass
 class Ingested:
     """One source's canonical tables and issues, with the reconciliation of its raw records:
-    per table, ``records_in[t] == records_kept[t] + rejected issues of t``.
+    per table, ``records_in[t] == records_kept[t] + rejected issues of t``; and of its files, in
+    ``records_in["files"]`` (every file under the folder) and ``records_kept["files"]`` (those used):
+    files = used + rejected + ignored issues of table ``files``.
 
     ``errors`` holds what stopped the reader (one line each, naming file and record), so that
     the combine step can report every source's errors at once; ``read`` is False for a source
@@ -112,7 +181,13 @@ class Ingested:
     def __post_init__(self) -> None:
         # By default a table's canonical rows are its kept records.
         for table in self.records_in:
-            self.records_kept.setdefault(table, len(self.tables[table]))
+            if table not in self.records_kept:
+                self.records_kept[table] = len(self.tables[table])
+
+
+def _printable(text: str) -> str:
+    """``text`` with any byte that was not UTF-8 (a lone surrogate) decoded as latin-1."""
+    return fix_text(text) if _SURROGATE.search(text) else text
 
 
 def decode(data: bytes) -> str:
@@ -146,8 +221,8 @@ def repair_records(rows: list[dict], issues: Issues, table: str, file: str, id_f
         for key, value in row.items():
             if isinstance(value, str) and _SURROGATE.search(value):
                 row[key] = fix_text(value)
-                issues.add(table, file, f"row {i} {id_field}={row.get(id_field)}", key,
-                           "non-UTF-8 bytes decoded as latin-1", "repaired", row[key])  # fmt: skip
+                record = f"row {i} {id_field}={row.get(id_field)}"
+                issues.add(table, file, record, key, "non-UTF-8 bytes decoded as latin-1", "repaired", row[key])
     return rows
 
 
@@ -163,13 +238,26 @@ def read_text_file(data: bytes, issues: Issues, table: str, key: str, record: st
 SENTINELS = {"", "None", "none", "NaN", "nan", "NULL", "null", "\n"}
 
 
-def parse_numbers(values: pd.Series, records: pd.Series, issues: Issues, table: str, file: str, field_: str,
-                  *, integer: bool = True, non_negative: bool = True) -> pd.Series:  # fmt: skip
+def parse_numbers(
+    values: pd.Series,
+    records: pd.Series,
+    issues: Issues,
+    table: str,
+    file: str,
+    field_: str,
+    *,
+    integer: bool = True,
+    non_negative: bool = True,
+) -> pd.Series:
     """Numbers that arrive as text ('123', '123.0', 'None', '', 'NaN'): sentinels become missing
-    (logged), negative counts become missing (logged), anything else unparseable is logged."""
+    (logged), negative counts become missing (logged), anything else unparseable is logged.
+
+    An integer that is not finite or beyond ``MAX_COUNT`` is read as missing and logged with its
+    value (cast as it is, it would wrap). Non-integers are left as they are: the caller says what
+    a non-finite value means."""
     text = values.astype("string").str.strip()
     sentinel = text.isna() | text.isin(SENTINELS)
-    number = pd.to_numeric(text.mask(sentinel), errors="coerce")
+    number = pd.Series(pd.to_numeric(text.mask(sentinel), errors="coerce"), index=text.index).astype("float64")
     garbage = number.isna() & ~sentinel
     blank = text.isna() | (text == "")
     if (sentinel & ~blank).any():
@@ -184,20 +272,61 @@ def parse_numbers(values: pd.Series, records: pd.Series, issues: Issues, table: 
     if non_negative:
         negative = number < 0
         if negative.any():
-            issues.add_many(table, file, records[negative], field_, "negative count, read as missing", "repaired",
-                            values[negative])  # fmt: skip
+            reason = "negative count, read as missing"
+            issues.add_many(table, file, records[negative], field_, reason, "repaired", values[negative])
             number = number.mask(negative)
     if integer:
+        huge = number.notna() & ~(number.abs() <= MAX_COUNT)
+        if huge.any():
+            reason = f"count out of range (not finite or over {MAX_COUNT:.0e}), read as missing"
+            issues.add_many(table, file, records[huge], field_, reason, "repaired", values[huge])
+            number = number.mask(huge)
         fractional = number.notna() & (number != np.floor(number.fillna(0)))
         if fractional.any():
-            issues.add_many(table, file, records[fractional], field_, "fractional count rounded", "repaired",
-                            values[fractional])  # fmt: skip
+            reason = "fractional count rounded"
+            issues.add_many(table, file, records[fractional], field_, reason, "repaired", values[fractional])
         return number.round().astype("Int64")
     return number.astype("Float64")
 
 
-def reject_duplicates(frame: pd.DataFrame, key: str, records: pd.Series, issues: Issues, table: str,
-                      file: str) -> pd.DataFrame:  # fmt: skip
+def run_start() -> pd.Timestamp:
+    """The latest time a raw record can hold: now (a post is never from the future)."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+def seconds_out_of_range(seconds: pd.Series) -> pd.Series:
+    """Which unix times (numbers, missing allowed) fall before ``EARLIEST`` or after now."""
+    low, high = EARLIEST.timestamp(), run_start().timestamp()
+    return seconds.notna() & ~seconds.between(low, high)
+
+
+def times_out_of_range(times: pd.Series) -> pd.Series:
+    """Which UTC times (missing allowed) fall before ``EARLIEST`` or after now."""
+    return times.notna() & ((times < EARLIEST) | (times > run_start()))
+
+
+def unix_times(
+    seconds: pd.Series,
+    records: pd.Series,
+    issues: Issues,
+    table: str,
+    file: str,
+    field_: str,
+    action: str = "repaired",
+) -> pd.Series:
+    """Unix seconds → UTC times; one out of range is missing and logged with ``action`` and its value.
+
+    Checked before conversion, so that no value can overflow pandas' nanosecond range."""
+    seconds = pd.Series(seconds, index=records.index).astype("float64")
+    bad = seconds_out_of_range(seconds)
+    if bad.any():
+        issues.add_many(table, file, records[bad], field_, TIME_OUT_OF_RANGE, action, seconds[bad])
+    return pd.to_datetime(seconds.mask(bad), unit="s", utc=True)
+
+
+def reject_duplicates(
+    frame: pd.DataFrame, key: str, records: pd.Series, issues: Issues, table: str, file: str
+) -> pd.DataFrame:
     """Keep the first record of each id; later ones are rejected as duplicates."""
     duplicate = frame[key].duplicated(keep="first")
     if duplicate.any():
@@ -205,46 +334,159 @@ def reject_duplicates(frame: pd.DataFrame, key: str, records: pd.Series, issues:
     return frame[~duplicate]
 
 
-def inspect_images(refs: pd.DataFrame, folder: RawFolder, issues: Issues,
-                   min_side: int) -> tuple[pd.DataFrame, pd.Series]:  # fmt: skip
+class ImageProblem(Exception):
+    """Why image bytes cannot be used: ``reason`` for the quarantine, ``value`` the detail."""
+
+    def __init__(self, reason: str, value: str) -> None:
+        super().__init__(f"{reason}: {value}")
+        self.reason, self.value = reason, value
+
+
+# What PIL raises on hostile bytes besides OSError (truncated data, bad headers, broken tables).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+
+
+def image_size(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """Width and height of an image decoded fully; raises :class:`ImageProblem`.
+
+    The pixel count is checked from the header before decoding, so a tiny file that claims a
+    huge image (a decompression bomb) costs no memory."""
+    too_large = None
+    try:
+        with warnings.catch_warnings():
+            # Checked below against max_pixels: PIL's warning adds nothing.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    too_large = f"{width}x{height} ({width * height} pixels)"
+                else:
+                    image.load()
+    except Image.DecompressionBombError as error:  # over twice PIL's limit: PIL refuses at open(), size unsaid
+        claimed = re.search(r"\((\d+ pixels)\)", str(error))
+        too_large = claimed[1] if claimed else str(error)
+    except _DECODE_ERRORS as error:
+        raise ImageProblem("image does not decode", str(error)) from error
+    if too_large:
+        raise ImageProblem(IMAGE_TOO_LARGE, too_large)
+    return width, height
+
+
+def inspect_images(
+    refs: pd.DataFrame, folder: RawFolder, issues: Issues, min_side: int, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[pd.DataFrame, pd.Series]:
     """Decode every referenced image fully.
 
     ``refs`` holds post_id and key (the image's path inside the folder). Returns the
     ``images`` table (decodable images) and each post's image path (missing where there is
-    no usable image). Corrupt, too small and unreferenced image files are rejected; a post
-    whose image file is absent keeps its row with no image, logged as repaired.
+    no usable image). Corrupt, too small, too large and unreferenced image files are rejected; a
+    post whose image file is absent keeps its row with no image, logged as repaired. Every image
+    file of the folder is an image record (see :func:`count_image_files`).
     """
     rows, image_path = [], pd.Series(pd.NA, index=refs.index, dtype="string")
     for idx, post_id, key in zip(refs.index, refs["post_id"], refs["key"], strict=True):
         if pd.isna(key) or key not in folder:
-            issues.add("posts", str(key), str(post_id), "image", "image file missing: post kept without image",
-                       "repaired")  # fmt: skip
+            reason = "image file missing: post kept without image"
+            issues.add("posts", str(key), str(post_id), "image", reason, "repaired")
             continue
         data = folder[key]()
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                width, height = image.size
-        except (OSError, UnidentifiedImageError, SyntaxError) as error:
-            issues.add("images", key, str(post_id), "image", "image does not decode", value=error)
+            width, height = image_size(data, max_pixels)
+        except ImageProblem as problem:
+            issues.add("images", key, str(post_id), "image", problem.reason, value=problem.value)
             continue
         if min(width, height) < min_side:
-            issues.add(
-                "images", key, str(post_id), "image", f"image smaller than {min_side} px", value=f"{width}x{height}"
-            )
+            reason = f"image smaller than {min_side} px"
+            issues.add("images", key, str(post_id), "image", reason, value=f"{width}x{height}")
             continue
-        rows.append(dict(post_id=post_id, source=issues.source, path=folder.path(key), width=width, height=height,
-                         sha1=hashlib.sha1(data).hexdigest(), decodable=True))  # fmt: skip
-        image_path[idx] = folder.path(key)
+        sha1 = hashlib.sha1(data).hexdigest()
+        path = folder.path(key)
+        rows.append(
+            dict(
+                post_id=post_id, source=issues.source, path=path, width=width, height=height, sha1=sha1, decodable=True
+            )
+        )
+        image_path[idx] = path
     referenced = set(refs["key"].dropna())
-    for key in sorted(k for k in folder if k.lower().endswith(IMAGE_SUFFIXES) and k not in referenced):
+    for key in sorted(k for k in image_keys(folder) if k not in referenced):
         issues.add("images", key, key, "image", "image file belongs to no post")
     return conform(pd.DataFrame(rows), "images"), image_path
 
 
-def count_image_files(folder: RawFolder, prefix: str = "") -> int:
-    """Image records in the folder (under ``prefix``): the reconciliation's count in."""
-    return sum(1 for k in folder if k.startswith(prefix) and k.lower().endswith(IMAGE_SUFFIXES))
+def image_keys(folder: RawFolder) -> list[str]:
+    """The image files of a folder, wherever they are: each is an image record."""
+    return [k for k in folder if k.lower().endswith(IMAGE_SUFFIXES)]
+
+
+def count_image_files(folder: RawFolder) -> int:
+    """Image records in the folder: the reconciliation's count in (as :func:`inspect_images` sees them)."""
+    return len(image_keys(folder))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+OUTSIDE = "symlink points outside the raw folder: not read"
+DANGLING = "symlink target does not exist"
+
+
+def _local_root(root: str) -> str | None:
+    """The real path of a raw folder on the local disk; None for another filesystem (no symlinks)."""
+    fs, path = fsspec.core.url_to_fs(root)
+    return os.path.realpath(path) if isinstance(fs, LocalFileSystem) else None
+
+
+def _link_verdict(path: str, real_root: str) -> tuple[str, str, str | None] | None:
+    """Whether the entry at ``path`` may be read: None if it may, else (action, reason, value)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:  # a folder given in memory (tests, predict's CSV rows): nothing on disk to check
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if not stat.S_ISLNK(mode):
+        return "rejected", "not a regular file: not read", stat.filemode(mode)
+    return _symlink_verdict(path, real_root)
+
+
+def _symlink_verdict(path: str, real_root: str) -> tuple[str, str, str | None] | None:
+    """Where a symlink may lead: to a file inside the raw folder (None: read it), nowhere else."""
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, real_root]) != real_root:
+        return "rejected", OUTSIDE, os.readlink(path)
+    if not os.path.exists(target):
+        return "rejected", DANGLING, os.readlink(path)
+    if os.path.isdir(target):
+        inside = os.path.relpath(target, real_root)
+        return "ignored", f"symlink to the folder {inside}: its files are read there, under their own names", None
+    return None
+
+
+def safe_folder(folder: RawFolder, issues: Issues) -> RawFolder:
+    """The files of ``folder`` that may be read (see the module's symlink rules); each other one is
+    logged in the ``files`` table, rejected or ignored, with the reason."""
+    real_root = _local_root(folder.root)
+    if real_root is None:
+        return folder
+    keep = {}
+    for key, loader in folder.items():
+        verdict = _link_verdict(os.path.join(real_root, key), real_root)
+        if verdict is None:
+            keep[key] = loader
+        else:
+            action, reason, value = verdict
+            issues.add("files", key, key, "file", reason, action, value)
+    return RawFolder(folder.root, keep)
+
+
+def account_files(folder: RawFolder, readable: RawFolder, used: Iterable[str], issues: Issues) -> tuple[int, int]:
+    """Log each readable file the reader did not use as ignored ("not part of the <source> layout").
+
+    Returns the files under the folder and the files used: the reconciliation's ``files`` line."""
+    used = set(used)
+    for key in sorted(set(readable) - used):
+        issues.add("files", key, key, "file", f"not part of the {issues.source} layout", "ignored")
+    return len(folder), len(used & set(readable))
 
 
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -9,26 +9,34 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pandas as pd
 
 from engagement_lab.datasets import RawFolder
 from engagement_lab.ingestion.common import (
+    MAX_IMAGE_PIXELS,
+    TIME_OUT_OF_RANGE,
     Ingested,
     IngestionError,
     Issues,
+    account_files,
     conform,
     count_image_files,
     decode,
     empty,
     fix_text,
+    image_keys,
     inspect_images,
     list_column,
     parse_numbers,
     reject_duplicates,
     repair_records,
+    safe_folder,
+    seconds_out_of_range,
     source_id,
     split_tags,
+    times_out_of_range,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,23 +67,73 @@ def hide_bare_cr(text: str) -> tuple[str, bool]:
     return _BARE_CR_RE.sub(_BARE_CR, text), True
 
 
-def csv_rows(text: str, source: str, key: str) -> Iterator[tuple[int, list[str]]]:
-    """The (first line, fields) of each row of a CSV, the header first, read with ``newline=""``
-    semantics: quoted fields keep their line breaks, a bare CR inside a field stays a CR.
-    A row the csv module cannot parse ends the read with an error naming the file and line."""
-    text, hidden = hide_bare_cr(text)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    start, n = 1, 0  # the line a record starts on (a quoted field may span several); rows so far
+CUT = "file ends inside a quoted field"
+
+
+class CsvRow(NamedTuple):
+    """One row of a CSV: the line it starts on and its fields. ``cut`` marks a line of the file's
+    tail that an unterminated quote swallowed: ``fields`` is then that one line, not a record."""
+
+    line: int
+    fields: list[str]
+    cut: bool = False
+
+
+def ends_inside_quotes(text: str) -> bool:
+    """Whether CSV text (one record) ends inside a quoted field, by the csv module's own rules
+    (default dialect, not strict): a quote opens a field only at its start; "" inside is a quote."""
+    start, quoted, closing = True, False, False  # at a field's start; in a quoted field; just saw its quote
+    for char in text:
+        if quoted and not closing:
+            closing = char == '"'
+        elif char == '"' and (start or closing):
+            quoted, closing, start = True, False, False  # opens a field, or "" inside one
+        else:
+            quoted = closing = False
+            start = char in ",\r\n"
+    return quoted and not closing
+
+
+def csv_rows(text: str, source: str, key: str) -> Iterator[CsvRow]:
+    """The rows of a CSV, the header first, read with ``newline=""`` semantics: quoted fields keep
+    their line breaks, a bare CR inside a field stays a CR; a UTF-8 byte-order mark is dropped.
+
+    A file that ends inside a quoted field (cut short, or a quote never closed) has swallowed the
+    rest of its lines into one field: that last record comes out as one ``cut`` row per line, so that
+    each line can be counted and quarantined. A row the csv module cannot parse at all ends the read
+    with an error naming the file and line."""
+    text, hidden = hide_bare_cr(text.removeprefix("\ufeff"))
+    lines: list[str] = []  # the physical lines of the record being read
+
+    def remember(stream: io.StringIO) -> Iterator[str]:
+        for line in stream:
+            lines.append(line)
+            yield line
+
+    reader = csv.reader(remember(io.StringIO(text, newline="")))
+    start, n, held = 1, 0, None  # the line a record starts on; rows so far; the last record, not yet given
     try:
         for fields in reader:
             if fields:  # a blank line is no record
-                yield start, [v.replace(_BARE_CR, "\r") for v in fields] if hidden else fields
+                if held is not None:
+                    yield held
+                held = CsvRow(start, [v.replace(_BARE_CR, "\r") for v in fields] if hidden else fields)
                 n += 1
+                record_lines = lines[:]
+            lines.clear()
             start = reader.line_num + 1
     except csv.Error as error:
         raise IngestionError(
             f"{source}: {key} record {n} (from line {start}) does not parse at line {reader.line_num}: {error}"
         ) from error
+    if held is None:
+        return
+    if not ends_inside_quotes("".join(record_lines)):
+        yield held
+        return
+    for i, line in enumerate(record_lines):
+        if line.strip():
+            yield CsvRow(held.line + i, [line.rstrip("\r\n").replace(_BARE_CR, "\r")], cut=True)
 
 
 def read_csv(
@@ -84,18 +142,27 @@ def read_csv(
     """A CSV as strings (nothing guessed), text repaired, required columns checked.
 
     Returns the frame and the number of records read: a row whose field count differs from the
-    header's (often a line break in an unquoted field) is rejected, naming its line."""
+    header's (often a line break in an unquoted field) is rejected, naming its line; so is each
+    line of a tail swallowed by an unterminated quote (each counted as one record)."""
     rows = csv_rows(decode(folder[key]()), issues.source, key)
-    header = next(rows, (0, []))[1]
-    if not header:  # an empty file: no records
+    header_row = next(rows, CsvRow(0, []))
+    if header_row.cut:
+        raise IngestionError(f"{issues.source}: {key}: the header row never ends ({CUT}, from line 1)")
+    if not header_row.fields:  # an empty file: no records
         return pd.DataFrame(columns=required, dtype="string"), 0
+    header = [fix_text(name) for name in header_row.fields]
+    for name, raw in zip(header, header_row.fields, strict=True):
+        if name != raw:
+            issues.add(table, key, "line 1", "header", "non-UTF-8 bytes decoded as latin-1", "repaired", name)
     missing = [c for c in required if c not in header]
     if missing:
         raise IngestionError(f"{issues.source}: {key} lacks columns {missing}; it has {header}")
     records, n = [], 0
-    for line, fields in rows:
+    for line, fields, cut in rows:
         n += 1
-        if len(fields) == len(header):
+        if cut:
+            issues.add(table, key, f"line {line}", "row", CUT, value=fix_text(fields[0][:200]))
+        elif len(fields) == len(header):
             records.append(dict(zip(header, fields, strict=True)))
         else:
             reason = f"row has {len(fields)} fields, the header {len(header)} (a line break in an unquoted field?)"
@@ -113,9 +180,10 @@ def _find(folder: RawFolder, name: str) -> str:
     return min(keys, key=len)
 
 
-def read_pixelrec(folder: RawFolder, params: dict) -> Ingested:
+def read_pixelrec(raw: RawFolder, params: dict) -> Ingested:
     """PixelRec: item_info.csv (counts as float text, NaN), interactions.csv, cover/<item_id>.jpg."""
     issues = Issues("pixelrec")
+    folder = safe_folder(raw, issues)
     key = _find(folder, "item_info.csv")
     items, n_items = read_csv(
         folder, key, issues, "posts", "item_id", ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"]
@@ -135,32 +203,64 @@ def read_pixelrec(folder: RawFolder, params: dict) -> Ingested:
     items["tags"] = list_column(items["tag"], split_tags, items.index)
     # PixelRec does not name the uploader: user_id stays missing, by design.
     refs = pd.DataFrame({"post_id": items["post_id"], "key": "cover/" + items["item_id"] + ".jpg"})
-    images, items["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"])
+    max_pixels = params.get("max_image_pixels", MAX_IMAGE_PIXELS)
+    images, items["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"], max_pixels)
 
-    interactions, n_inter = empty("interactions"), 0
+    interactions, n_inter, used = empty("interactions"), 0, {key, *image_keys(folder)}
     if any(k.endswith("interactions.csv") for k in folder):
         ikey = _find(folder, "interactions.csv")
-        raw, n_inter = read_csv(folder, ikey, issues, "interactions", "item_id", ["item_id", "user_id", "timestamp"])
-        irecord = "row " + pd.Series(range(len(raw)), dtype="string", index=raw.index)
-        stamp = parse_numbers(raw["timestamp"], irecord, issues, "interactions", ikey, "timestamp")
-        unknown = ~raw["item_id"].isin(items["item_id"])
-        bad = unknown | stamp.isna()
-        issues.add_many("interactions", ikey, irecord[unknown], "item_id", "interaction with an unknown item")
-        issues.add_many("interactions", ikey, irecord[stamp.isna() & ~unknown], "timestamp", "no timestamp")
-        interactions = conform(
-            pd.DataFrame({"post_id": source_id("pixelrec", raw.loc[~bad, "item_id"]),
-                          "user_id": source_id("pixelrec-viewer", raw.loc[~bad, "user_id"]), "source": "pixelrec",
-                          "timestamp": pd.to_datetime(stamp[~bad], unit="s", utc=True)}),
-            "interactions",
-        )  # fmt: skip
+        used.add(ikey)
+        raw_rows, n_inter = read_csv(
+            folder, ikey, issues, "interactions", "item_id", ["item_id", "user_id", "timestamp"]
+        )
+        interactions = _interactions(raw_rows, items, issues, ikey)
+    records_in = {"posts": n_items, "images": count_image_files(folder), "interactions": n_inter}
+    records_in["files"], n_used = account_files(raw, folder, used, issues)
     logger.info("pixelrec: %d items, %d images, %d interactions", len(items), len(images), len(interactions))
     return Ingested(
         issues.source,
-        {"posts": conform(items, "posts"), "users": empty("users"), "comments": empty("comments"), "images": images,
-         "interactions": interactions},
+        {
+            "posts": conform(items, "posts"),
+            "users": empty("users"),
+            "comments": empty("comments"),
+            "images": images,
+            "interactions": interactions,
+        },
         issues.frame(),
-        {"posts": n_items, "images": count_image_files(folder, "cover/"), "interactions": n_inter},
-    )  # fmt: skip
+        records_in,
+        {"files": n_used},
+    )
+
+
+def _interactions(raw: pd.DataFrame, items: pd.DataFrame, issues: Issues, key: str) -> pd.DataFrame:
+    """Interactions with a known item and a plausible time; each other one is rejected, with one reason."""
+    record = "row " + pd.Series(range(len(raw)), dtype="string", index=raw.index)
+    stamp = parse_numbers(raw["timestamp"], record, issues, "interactions", key, "timestamp").astype("float64")
+    unknown = ~raw["item_id"].isin(items["item_id"])
+    no_time = stamp.isna() & ~unknown
+    out_of_range = seconds_out_of_range(stamp) & ~unknown
+    issues.add_many("interactions", key, record[unknown], "item_id", "interaction with an unknown item")
+    issues.add_many("interactions", key, record[no_time], "timestamp", "no timestamp")
+    issues.add_many(
+        "interactions",
+        key,
+        record[out_of_range],
+        "timestamp",
+        TIME_OUT_OF_RANGE,
+        values=raw.loc[out_of_range, "timestamp"],
+    )
+    ok = ~(unknown | no_time | out_of_range)
+    return conform(
+        pd.DataFrame(
+            {
+                "post_id": source_id("pixelrec", raw.loc[ok, "item_id"]),
+                "user_id": source_id("pixelrec-viewer", raw.loc[ok, "user_id"]),
+                "source": "pixelrec",
+                "timestamp": pd.to_datetime(stamp[ok], unit="s", utc=True),
+            }
+        ),
+        "interactions",
+    )
 
 
 def _crowdtangle_time(text: pd.Series) -> pd.Series:
@@ -217,12 +317,13 @@ def crowdtangle_ids(urls: pd.Series, page_ids: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"page_id": page, "native_id": native, "hashed": hashed.astype(bool)})
 
 
-def read_crowdtangle(folder: RawFolder, params: dict) -> Ingested:
+def read_crowdtangle(raw: RawFolder, params: dict) -> Ingested:
     """CrowdTangle export: posts.csv (+ comments.csv) and the images its Link column names."""
     issues = Issues("crowdtangle")
+    folder = safe_folder(raw, issues)
     key = _find(folder, "posts.csv")
-    required = ["Facebook Id", "User Name", "Followers at Posting", "Post Created", "URL", "Message", "Link",
-                *CROWDTANGLE_COUNTS]  # fmt: skip
+    required = ["Facebook Id", "User Name", "Followers at Posting", "Post Created", "URL", "Message", "Link"]
+    required += list(CROWDTANGLE_COUNTS)
     posts, n_posts = read_csv(folder, key, issues, "posts", "URL", required)
     record = "URL=" + posts["URL"].fillna("")
     ids = crowdtangle_ids(posts["URL"], posts["Facebook Id"])
@@ -236,7 +337,10 @@ def read_crowdtangle(folder: RawFolder, params: dict) -> Ingested:
     no_time = posts["posted_at"].isna() & ~no_url
     times = posts.loc[no_time, "Post Created"]
     issues.add_many("posts", key, record[no_time], "Post Created", "Post Created is not a time", values=times)
-    bad = no_url | no_time
+    out_of_range = times_out_of_range(posts["posted_at"]) & ~no_url
+    created = posts.loc[out_of_range, "Post Created"]
+    issues.add_many("posts", key, record[out_of_range], "Post Created", TIME_OUT_OF_RANGE, values=created)
+    bad = no_url | no_time | out_of_range
     posts, record = posts[~bad], record[~bad]
     posts = reject_duplicates(posts, "native_id", record, issues, "posts", key)
     record = record.loc[posts.index]
@@ -251,40 +355,78 @@ def read_crowdtangle(folder: RawFolder, params: dict) -> Ingested:
     # Links that are web addresses have no local file; relative ones point into the export.
     local = posts["Link"].where(~posts["Link"].fillna("").str.contains("://"))
     refs = pd.DataFrame({"post_id": posts["post_id"], "key": local})
-    images, posts["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"])
+    max_pixels = params.get("max_image_pixels", MAX_IMAGE_PIXELS)
+    images, posts["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"], max_pixels)
 
     # A page's profile: its latest follower count.
     users = (
-        pd.DataFrame({"native_id": posts["page_id"], "username": posts["User Name"], "followers": followers,
-                      "posted_at": posts["posted_at"]})
-        .sort_values("posted_at").groupby("native_id").last().reset_index()
-    )  # fmt: skip
+        pd.DataFrame(
+            {
+                "native_id": posts["page_id"],
+                "username": posts["User Name"],
+                "followers": followers,
+                "posted_at": posts["posted_at"],
+            }
+        )
+        .sort_values("posted_at")
+        .groupby("native_id")
+        .last()
+        .reset_index()
+    )
     users["user_id"] = source_id("crowdtangle", users["native_id"])
     users["source"] = "crowdtangle"
 
-    comments, n_comments = empty("comments"), 0
+    comments, n_comments, used = empty("comments"), 0, {key, *image_keys(folder)}
     if any(k.endswith("comments.csv") for k in folder):
         ckey = _find(folder, "comments.csv")
-        raw, n_comments = read_csv(
+        used.add(ckey)
+        raw_rows, n_comments = read_csv(
             folder, ckey, issues, "comments", "id", ["id", "post_id", "parent_id", "post_created", "text"]
         )
-        crecord = "id=" + raw["id"].fillna("")
-        orphan = ~raw["post_id"].isin(posts["native_id"])
-        issues.add_many("comments", ckey, crecord[orphan], "post_id", "comment on a post not in posts.csv")
-        raw, crecord = raw[~orphan], crecord[~orphan]
-        raw = reject_duplicates(raw, "id", crecord, issues, "comments", ckey)
-        parent = raw["parent_id"].mask(raw["parent_id"].fillna("").str.strip() == "")
-        comments = conform(
-            pd.DataFrame({"comment_id": source_id("crowdtangle", raw["id"]), "post_id": source_id("crowdtangle", raw["post_id"]),
-                          "parent_id": source_id("crowdtangle", parent).mask(parent.isna()), "source": "crowdtangle",
-                          "created_at": _crowdtangle_time(raw["post_created"]), "text": raw["text"]}),
-            "comments",
-        )  # fmt: skip
+        comments = _comments(raw_rows, posts, issues, ckey)
+    records_in = {"posts": n_posts, "images": count_image_files(folder), "comments": n_comments}
+    records_in["files"], n_used = account_files(raw, folder, used, issues)
     logger.info("crowdtangle: %d posts, %d pages, %d comments", len(posts), len(users), len(comments))
     return Ingested(
         issues.source,
-        {"posts": conform(posts, "posts"), "users": conform(users, "users"), "comments": comments, "images": images,
-         "interactions": empty("interactions")},
+        {
+            "posts": conform(posts, "posts"),
+            "users": conform(users, "users"),
+            "comments": comments,
+            "images": images,
+            "interactions": empty("interactions"),
+        },
         issues.frame(),
-        {"posts": n_posts, "images": count_image_files(folder, "images/"), "comments": n_comments},
-    )  # fmt: skip
+        records_in,
+        {"files": n_used},
+    )
+
+
+def _comments(raw: pd.DataFrame, posts: pd.DataFrame, issues: Issues, key: str) -> pd.DataFrame:
+    """Comments on known posts, first of each id; a creation time out of range is set missing (logged)."""
+    record = "id=" + raw["id"].fillna("")
+    orphan = ~raw["post_id"].isin(posts["native_id"])
+    issues.add_many("comments", key, record[orphan], "post_id", "comment on a post not in posts.csv")
+    raw, record = raw[~orphan], record[~orphan]
+    raw = reject_duplicates(raw, "id", record, issues, "comments", key)
+    record = record.loc[raw.index]
+    created = _crowdtangle_time(raw["post_created"])
+    out_of_range = times_out_of_range(created)
+    reason = f"{TIME_OUT_OF_RANGE}: set missing"
+    issues.add_many(
+        "comments", key, record[out_of_range], "post_created", reason, "repaired", raw.loc[out_of_range, "post_created"]
+    )
+    parent = raw["parent_id"].mask(raw["parent_id"].fillna("").str.strip() == "")
+    return conform(
+        pd.DataFrame(
+            {
+                "comment_id": source_id("crowdtangle", raw["id"]),
+                "post_id": source_id("crowdtangle", raw["post_id"]),
+                "parent_id": source_id("crowdtangle", parent).mask(parent.isna()),
+                "source": "crowdtangle",
+                "created_at": created.mask(out_of_range),
+                "text": raw["text"],
+            }
+        ),
+        "comments",
+    )

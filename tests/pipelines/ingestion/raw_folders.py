@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -108,6 +111,35 @@ def smpd_files(
     return files
 
 
+def smpd_distinct_files() -> dict[str, str | bytes]:
+    """``smpd_files`` with a distinct title and Postdate per post (14516<Pid>00), so that a misaligned
+    row shows."""
+    files = smpd_files()
+    for name, field, value in (
+        ("train_text.json", "Title", "title {}"),
+        ("train_temporalspatial_information.json", "Postdate", "14516{}00"),
+    ):
+        rows = json.loads(files[f"train_allmetadata_json/{name}"])
+        for row in rows:
+            row[field] = value.format(row["Pid"])
+        files[f"train_allmetadata_json/{name}"] = json.dumps(rows)
+    return files
+
+
+def pixelrec_folder(n: int = 3) -> dict[str, str | bytes]:
+    """PixelRec: ``n`` items (ids 1..n) with their covers."""
+    rows = [pixelrec_row(str(i), "a") for i in range(1, n + 1)]
+    return {"item_info.csv": csv_text(PIXELREC_COLUMNS, rows)} | {f"cover/{i}.jpg": jpeg() for i in range(1, n + 1)}
+
+
+def crowdtangle_folder(n: int = 3) -> dict[str, str | bytes]:
+    """CrowdTangle: ``n`` posts (123_1..123_n), each linking a local image under images/."""
+    rows = [crowdtangle_row(f"https://www.facebook.com/123/posts/{i}", f"post {i}") for i in range(1, n + 1)]
+    for i, row in enumerate(rows, 1):
+        row[-1] = f"images/{i}.jpg"
+    return {"posts.csv": csv_text(CROWDTANGLE_COLUMNS, rows)} | {f"images/{i}.jpg": jpeg() for i in range(1, n + 1)}
+
+
 def crowdtangle_row(url: str, message: str = "hello", page: str = "123") -> list[str]:
     return [
         "Page",
@@ -132,3 +164,50 @@ def crowdtangle_row(url: str, message: str = "hello", page: str = "123") -> list
 
 def pixelrec_row(item_id: str, tag: str) -> list[str]:
     return [item_id, "10.0", "1.0", "2.0", "0.0", "0.0", "1.0", "0.0", f"title {item_id}", tag, "a description"]
+
+
+INSTALOADER_STEMS = ["2021-03-01_10-00-00_UTC", "2021-03-02_10-00-00_UTC"]
+INSTALOADER_TAKEN_AT = [1614592800, 1614679200]  # the stems' times
+
+
+def xz_json(obj: object) -> bytes:
+    return lzma.compress(json.dumps(obj).encode("utf-8"), format=lzma.FORMAT_XZ)
+
+
+def instaloader_node(shortcode: str, taken_at: object, owner_id: str = "900", likes: object = 5) -> dict:
+    """A post's ``node`` as instaloader 4.x writes it (the fields the reader uses)."""
+    return {
+        "shortcode": shortcode,
+        "taken_at_timestamp": taken_at,
+        "edge_media_to_caption": {"edges": [{"node": {"text": f"post {shortcode} #sun"}}]},
+        "edge_media_to_comment": {"count": 1},
+        "edge_media_preview_like": {"count": likes},
+        "owner": {"id": owner_id},
+    }
+
+
+def instaloader_files(profile: str = "alice", owner_id: str = "900") -> dict[str, str | bytes]:
+    """One profile folder: its profile metadata and two posts, each with metadata, caption and image."""
+    files: dict[str, str | bytes] = {
+        f"{profile}/{profile}_{owner_id}.json.xz": xz_json(
+            {"node": {"id": owner_id, "username": profile, "edge_followed_by": {"count": 50}}}
+        )
+    }
+    for i, (stem, taken_at) in enumerate(zip(INSTALOADER_STEMS, INSTALOADER_TAKEN_AT, strict=True)):
+        shortcode = f"{profile}{i}"
+        files[f"{profile}/{stem}.json.xz"] = xz_json({"node": instaloader_node(shortcode, taken_at, owner_id)})
+        files[f"{profile}/{stem}.txt"] = f"caption of {shortcode}"
+        files[f"{profile}/{stem}.jpg"] = jpeg()
+    return files
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )

@@ -101,7 +101,9 @@ def test_nothing_is_lost_on_the_demo_world_with_defects(tmp_path):
     catalog = run_sample_world(tmp_path, world_params(preset="demo", defect_share=0.01))
     run_ingestion(catalog)
     reconciliation = catalog.load("ingestion_reconciliation")
-    assert reconciliation["balanced"].all() and len(reconciliation) == 12
+    assert reconciliation["balanced"].all() and len(reconciliation) == 12 + 4  # and one files line per source
+    files = reconciliation[reconciliation["table"] == "files"]
+    assert (files["ignored"] == 0).all() and (files["rejected"] == 0).all()  # the world writes only its layouts
     quarantine = catalog.load("quarantine")
     assert (quarantine["action"] == "rejected").sum() == reconciliation["rejected"].sum()
     posts = catalog.load("posts")

@@ -16,6 +16,7 @@ from engagement_lab.pipelines.ppcl.nodes import (
     evaluate,
     split_posts,
     train_catboost,
+    train_tfidf_ridge,
     train_variant,
 )
 from engagement_lab.ppcl.data import NO_LABEL, Preprocessor
@@ -56,9 +57,12 @@ def partial_ppcl(tiny_featured):
     split = split_posts(model_input, params)
     trained = {name: train_variant(split, params, params["models"][name]) for name in TWO_MODELS}
     _, catboost_predictions = train_catboost(split, params)
+    tfidf_predictions = train_tfidf_ridge(split, tables["post_texts"])
     sources = {"smpd": {"folder": OWN_FOLDER, "files": 8, "posts": int(stats["posts"])}}
     predictions = [trained[name][2] for name in TWO_MODELS]
-    results, logged, table = evaluate(split, None, stats, sources, params, catboost_predictions, *predictions)
+    results, logged, table = evaluate(
+        split, None, stats, sources, params, catboost_predictions, tfidf_predictions, *predictions
+    )
     return {
         "check": check,
         "split": split,
@@ -125,7 +129,7 @@ def test_the_contract_is_written_without_ground_truth_and_names_the_users_folder
     assert results["dataset"] == f"smpd: {OWN_FOLDER}"
     assert results["oracle"] == {} and "no ground truth" in results["oracle_omitted"]
     assert "oracle" not in set(partial_ppcl["table"]["model"])
-    assert set(results["models"]) == {*TWO_MODELS, "catboost", "mean_prediction"}
+    assert set(results["models"]) == {*TWO_MODELS, "catboost", "tfidf_ridge", "mean_prediction"}
     assert not any("fraction_of_oracle" in metric for m in results["models"].values() for metric in m)
     assert all(math.isfinite(v["value"]) for v in logged.values()) and not any(k.startswith("oracle.") for k in logged)
     assert any("UISD not learned" in note for note in results["notes"])

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from engagement_lab.datasets import RawFolder
-from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty
+from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty, run_start
 from engagement_lab.ingestion.instaloader import read_instaloader
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
@@ -87,14 +87,22 @@ def make_reader(source: str) -> Callable[[RawFolder, dict[str, Any]], Ingested]:
 
 
 def _reject_posts_from_the_future(part: Ingested) -> Ingested:
-    """A post observed before it was posted has an impossible timeline: rejected."""
+    """A post observed before it was posted, or (with no observation time) posted after the run
+    started, has an impossible timeline: rejected. Every source, whatever its reader checked."""
     posts = part.tables["posts"]
-    future = posts["posted_at"].notna() & posts["observed_at"].notna() & (posts["posted_at"] > posts["observed_at"])
-    if not future.any():
+    posted, observed = posts["posted_at"], posts["observed_at"]
+    after_observed = (posted.notna() & observed.notna() & (posted > observed)).astype(bool)
+    after_now = (posted.notna() & observed.isna() & (posted > run_start())).astype(bool)
+    if not (after_observed | after_now).any():
         return part
     issues = Issues(part.source)
-    issues.add_many("posts", "-", posts.loc[future, "post_id"], "posted_at", "posted after it was observed",
-                    values=posts.loc[future, "posted_at"])  # fmt: skip
+    reasons = {
+        "posted after it was observed": after_observed,
+        "posted in the future (after the run started)": after_now,
+    }
+    for reason, future in reasons.items():
+        issues.add_many("posts", "-", posts.loc[future, "post_id"], "posted_at", reason, values=posted[future])
+    future = after_observed | after_now
     tables = {**part.tables, "posts": posts[~future].reset_index(drop=True)}
     kept = {**part.records_kept, "posts": part.records_kept["posts"] - int(future.sum())}
     quarantine = pd.concat([part.issues, issues.frame()], ignore_index=True)
@@ -131,21 +139,24 @@ def _union(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
 
 
 def reconcile(parts: list[Ingested], quarantine: pd.DataFrame) -> pd.DataFrame:
-    """Per source and table: records in, canonical rows kept, rejected records, and whether they add up."""
-    rejected = quarantine[quarantine["action"] == "rejected"].groupby(["source", "table"]).size()
+    """Per source and table: records in, canonical rows kept, rejected and ignored records, and
+    whether they add up. The ``files`` line counts every file under the source's raw folder:
+    canonical there is the files used."""
+    counts = quarantine.groupby(["source", "table", "action"]).size()
     rows = [
         dict(
             source=p.source,
             table=t,
             records_in=n,
             canonical=p.records_kept[t],
-            rejected=int(rejected.get((p.source, t), 0)),
+            rejected=int(counts.get((p.source, t, "rejected"), 0)),
+            ignored=int(counts.get((p.source, t, "ignored"), 0)),
         )
         for p in parts
         for t, n in p.records_in.items()
     ]
-    table = pd.DataFrame(rows, columns=["source", "table", "records_in", "canonical", "rejected"])
-    table["balanced"] = table["records_in"] == table["canonical"] + table["rejected"]
+    table = pd.DataFrame(rows, columns=["source", "table", "records_in", "canonical", "rejected", "ignored"])
+    table["balanced"] = table["records_in"] == table["canonical"] + table["rejected"] + table["ignored"]
     return table
 
 
@@ -187,13 +198,13 @@ def loss_problems(
 
 
 def log_reconciliation(reconciliation: pd.DataFrame) -> None:
-    """One line per source and table: INFO when nothing was rejected, WARNING when records were
-    lost (under the share that stops the run), ERROR when the counts do not add up."""
+    """One line per source and table (and its files): INFO when nothing was rejected, WARNING when
+    records were lost (under the share that stops the run), ERROR when the counts do not add up."""
     for row in reconciliation.itertuples():
         level = logging.ERROR if not row.balanced else logging.WARNING if row.rejected else logging.INFO
-        lost = " (see quarantine)" if row.rejected else ""
-        counts = (row.source, row.table, row.records_in, row.canonical, row.rejected, lost)
-        logger.log(level, "%s/%s: %d records in = %d canonical + %d rejected%s", *counts)
+        lost = " (see quarantine)" if row.rejected or row.ignored else ""
+        counts = (row.source, row.table, row.records_in, row.canonical, row.rejected, row.ignored, lost)
+        logger.log(level, "%s/%s: %d records in = %d canonical + %d rejected + %d ignored%s", *counts)
 
 
 def no_source_present(parts: list[Ingested]) -> str:
@@ -213,7 +224,8 @@ def raise_problems(problems: list[str]) -> None:
 def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ...]:
     """Union of the sources' tables, cross-table checks, the quarantine and the reconciliation.
 
-    ``records in = canonical + rejected`` for every source and table. The run stops with one
+    ``records in = canonical + rejected + ignored`` for every source and table (ignored: files that
+    are not part of the source's layout, in the ``files`` line). The run stops with one
     IngestionError listing every source's reader errors, every source that kept no posts or
     rejected more than ``max_rejected_share`` of them, and, in strict mode, the first issue.
     """
@@ -244,6 +256,6 @@ def reconciliation_metrics(reconciliation: pd.DataFrame) -> dict[str, dict[str, 
     """The reconciliation as MLflow metrics <source>.<table>.<count> (the catalog adds ``ingestion.``)."""
     metrics = {}
     for row in reconciliation.itertuples():
-        for name in ("records_in", "canonical", "rejected"):
+        for name in ("records_in", "canonical", "rejected", "ignored"):
             metrics[f"{row.source}.{row.table}.{name}"] = {"value": float(getattr(row, name)), "step": 0}
     return metrics
