@@ -216,9 +216,11 @@ def test_two_runs_at_once_are_serialised(tmp_path):
 
 def test_a_second_run_stops_at_once_naming_the_first(tmp_path):
     root = copy_project(tmp_path)
-    first = start(root, *WORLD, TINY)
+    # The first run must outlast the second one's start-up (~10-20 s, longer on a loaded box): the demo world.
+    first = start(root, *WORLD, "--params=sample_world.preset=demo")
     wait_for_running_run(root, first, seen=set())
     second = run(root, *WORLD, f"{TINY},sample_world.seed=2")
+    assert first.poll() is None, "the first run ended before the second one started: the lock was not tested"
     first_output = first.communicate(timeout=600)[0]
 
     assert second.returncode != 0
