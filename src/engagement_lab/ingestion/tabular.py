@@ -44,6 +44,8 @@ PIXELREC_COUNTS = {
     "view_number": "views", "comment_number": "comments", "thumbup_number": "likes", "share_number": "shares",
     "coin_number": "coins", "favorite_number": "favorites", "barrage_number": "barrage",
 }  # fmt: skip
+# item_info.csv's columns, in the published order.
+PIXELREC_COLUMNS = ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"]
 CROWDTANGLE_COUNTS = {
     "Likes": "likes", "Comments": "comments", "Shares": "shares", "Haha": "reaction_haha", "Sad": "reaction_sorry",
     "Angry": "reaction_angry", "Wow": "reaction_wow", "Love": "reaction_love",
@@ -185,9 +187,7 @@ def read_pixelrec(raw: RawFolder, params: dict) -> Ingested:
     issues = Issues("pixelrec")
     folder = safe_folder(raw, issues)
     key = _find(folder, "item_info.csv")
-    items, n_items = read_csv(
-        folder, key, issues, "posts", "item_id", ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"]
-    )
+    items, n_items = read_csv(folder, key, issues, "posts", "item_id", PIXELREC_COLUMNS)
     record = "item_id=" + items["item_id"].fillna("")
     no_id = items["item_id"].isna() | (items["item_id"].str.strip() == "")
     issues.add_many("posts", key, record[no_id], "item_id", "item without item_id")

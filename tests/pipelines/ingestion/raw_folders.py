@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from engagement_lab.datasets import RawFolder, RawFolderDataset
+from engagement_lab.ingestion.tabular import PIXELREC_COLUMNS
 
 SMPD_PIDS = ["101", "102", "103"]
 SMPD_LABELS = ["1.5", "2.25", "3.0"]
@@ -34,19 +35,6 @@ CROWDTANGLE_COLUMNS = [
     "URL",
     "Message",
     "Link",
-]
-PIXELREC_COLUMNS = [
-    "item_id",
-    "view_number",
-    "comment_number",
-    "thumbup_number",
-    "share_number",
-    "coin_number",
-    "favorite_number",
-    "barrage_number",
-    "title",
-    "tag",
-    "description",
 ]
 
 
