@@ -23,6 +23,13 @@ def input_check(pipeline: str, lacks: list[str], **has: Any) -> dict[str, Any]:
     return {"pipeline": pipeline, "ready": not lacks, "reason": "; ".join(lacks), "lacks": list(lacks), "has": has}
 
 
+def missing_source(posts: Any, name: str, advice: str) -> str:
+    """Why a pipeline cannot run when the posts table has no ``name`` posts: the sources it does have, and
+    ``advice`` (what the method needs, the parameter to set)."""
+    present = sorted(posts["source"].dropna().unique())
+    return f"no {name} posts (sources present: {present}); {advice}"
+
+
 def require_inputs(check: dict[str, Any]) -> None:
     """Stop with the check's reason when the inputs are not there."""
     if not check["ready"]:

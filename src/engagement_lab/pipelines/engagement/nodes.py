@@ -38,7 +38,7 @@ from engagement_lab.engagement.targets import (
 from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
 from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_for
 
@@ -65,10 +65,11 @@ def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, An
     name = params["source"]
     source = with_count_columns(posts[posts["source"] == name])
     if source.empty:
-        present = sorted(posts["source"].dropna().unique())
-        lack = (
-            f"no {name} posts (sources present: {present}); First Impressions needs posts with view and "
-            "interaction counts (a PixelRec export): add one, or set engagement.source"
+        lack = missing_source(
+            posts,
+            name,
+            "First Impressions needs posts with view and interaction counts (a PixelRec export): "
+            "add one, or set engagement.source",
         )
         return input_check(PIPELINE, [lack], posts=0)
     used = counts_present(source)

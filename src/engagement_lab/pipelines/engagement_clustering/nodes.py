@@ -19,7 +19,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,13 @@ def check_inputs(
     source = posts[posts["source"] == name]
     lacks = []
     if source.empty:
-        present = sorted(posts["source"].dropna().unique())
         lacks.append(
-            f"no {name} posts (sources present: {present}); VisE needs comments and the five reactions "
-            "of a CrowdTangle export: add one, or set engagement_clustering.source"
+            missing_source(
+                posts,
+                name,
+                "VisE needs comments and the five reactions of a CrowdTangle export: add one, "
+                "or set engagement_clustering.source",
+            )
         )
     post_ids = set(source["post_id"])
     n_comments = int(comments["post_id"].isin(post_ids).sum())

@@ -19,7 +19,7 @@ from torch import nn
 
 from engagement_lab.features.text_baselines import tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.ppcl.data import (
     MIN_SPLIT_POSTS,
     Preprocessor,
@@ -49,10 +49,11 @@ def check_inputs(
     name = params["source"]
     source = posts[posts["source"] == name].reset_index(drop=True)
     if source.empty:
-        present = sorted(posts["source"].dropna().unique())
-        lack = (
-            f"no {name} posts (sources present: {present}); PPCL needs posts with a popularity label or view "
-            "counts and post times (an SMPD export): add one, or set ppcl.source"
+        lack = missing_source(
+            posts,
+            name,
+            "PPCL needs posts with a popularity label or view counts and post times (an SMPD "
+            "export): add one, or set ppcl.source",
         )
         return input_check(PIPELINE, [lack], posts=0)
     _, reason = popularity_target(source)

@@ -23,7 +23,7 @@ from engagement_lab.dual_attention.environment import (
     split_posts,
 )
 from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
-from engagement_lab.inputs_check import input_check, require_inputs
+from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,8 @@ def check_inputs(
     chosen = posts[posts["source"] == name]
     lacks = []
     if chosen.empty:
-        present = sorted(posts["source"].dropna().unique())
         lacks.append(
-            f"no {name} posts (sources present: {present}); set user_environment.source to one "
-            "with captions, images and like counts"
+            missing_source(posts, name, "set user_environment.source to one with captions, images and like counts")
         )
     with_likes = int(chosen["likes"].notna().sum())
     embedded = set(image_embeddings["sha1"])
