@@ -27,6 +27,7 @@ from engagement_lab.run_safety import (
     ProjectLock,
     ProjectLockedError,
     journal_key,
+    local_location,
     local_target,
     mark_stale_mlflow_runs,
     process_tags,
@@ -164,14 +165,6 @@ class RawDataError(RuntimeError):
     """A run would write into a user's raw data folder."""
 
 
-def _local_path(dataset: Any) -> Path | None:
-    """Where a file-backed dataset lives on this machine (``None`` for memory, MLflow or remote datasets)."""
-    location = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
-    if location is None or "://" in str(location) and not str(location).startswith("file://"):
-        return None
-    return Path(str(location).removeprefix("file://")).resolve()
-
-
 def raw_folder_paths(catalog: DataCatalog, names: set[str]) -> dict[str, Path]:
     """The local folder of every read-only raw dataset among ``names`` and ``raw_<folder>``."""
     from engagement_lab.datasets import RawFolderDataset, SampleWorldFolderDataset
@@ -183,7 +176,7 @@ def raw_folder_paths(catalog: DataCatalog, names: set[str]) -> dict[str, Path]:
             continue
         dataset = catalog.get(name)
         if isinstance(dataset, RawFolderDataset) and not isinstance(dataset, SampleWorldFolderDataset):
-            if (path := _local_path(dataset)) is not None:
+            if (path := local_location(dataset)) is not None:
                 paths[name] = path
     return paths
 
@@ -193,7 +186,7 @@ def writes_into_raw_data(catalog: DataCatalog, pipeline: Any) -> list[str]:
     raw = raw_folder_paths(catalog, set(pipeline.inputs()))
     clashes = []
     for name in sorted(pipeline.all_outputs()):
-        path = _local_path(catalog.get(name))
+        path = local_location(catalog.get(name))
         for raw_name, raw_path in raw.items():
             if path is not None and (path == raw_path or raw_path in path.parents or path in raw_path.parents):
                 clashes.append(f"{name} ({path}) would write into {raw_name} ({raw_path})")

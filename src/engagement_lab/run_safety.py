@@ -160,15 +160,23 @@ def run_lock_wait_s() -> float:
 
 
 # ------------------------------------------------------------------------------------------------ outputs
-def local_target(dataset: Any) -> Path | None:
-    """The local path a save of ``dataset`` writes: the file or folder, or for a versioned dataset the new
-    version folder. ``None`` for datasets that are not local files."""
+def local_location(dataset: Any) -> Path | None:
+    """Where a file-backed dataset lives on this machine (its file or folder, links resolved); ``None`` for
+    memory, MLflow or remote datasets."""
     if getattr(dataset, "_protocol", None) not in LOCAL_PROTOCOLS:
         return None
     location = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
     if location is None:
         return None
-    path = Path(os.path.realpath(str(location).removeprefix("file://")))
+    return Path(os.path.realpath(str(location).removeprefix("file://")))
+
+
+def local_target(dataset: Any) -> Path | None:
+    """The local path a save of ``dataset`` writes: the file or folder, or for a versioned dataset the new
+    version folder. ``None`` for datasets that are not local files."""
+    path = local_location(dataset)
+    if path is None:
+        return None
     if getattr(dataset, "_version", None) is not None:
         return path / dataset.resolve_save_version()
     return path
