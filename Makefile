@@ -31,6 +31,7 @@ run: install
 
 test: install browser
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # Headless Chromium for the browser tests (pytest -m browser): Debian's chromium, installed with apt-get
@@ -43,6 +44,7 @@ browser:
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix src tests bench
@@ -69,3 +71,8 @@ viz: install
 # Runs and metrics: http://127.0.0.1:5000
 mlflow-ui: install
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
+
+# The generated results pages, docs/results/, from the newest results contracts in data/08_reporting (after a run).
+.PHONY: docs
+docs: install
+	$(BIN)/python -m engagement_lab.reporting.results_docs --reporting-dir data/08_reporting --out docs/results

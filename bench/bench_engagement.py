@@ -17,12 +17,13 @@ import time
 import numpy as np
 import pandas as pd
 
+from engagement_lab.core.training import pick_device
 from engagement_lab.engagement.data import assign_split
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
 from engagement_lab.engagement.tabular import feature_builder, make_classifier
 from engagement_lab.engagement.targets import engagement_class, engagement_score, fit_targets
 from engagement_lab.engagement.train import Arrays, TrainConfig, train
-from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, pick_device
+from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
 
 logging.disable(logging.INFO)
 

@@ -114,7 +114,7 @@ def test_every_raw_record_is_accounted_for(own_data_run):
     assert (posts["records_in"] == N_POSTS).all()
     assert (posts["records_in"] == posts["canonical"] + posts["rejected"]).all()
     assert table["balanced"].all()
-    sources = json.loads(latest(root / "data/08_reporting/ingestion/sources.json").read_text())
+    sources = json.loads(latest(root / "data/03_primary/ingestion_sources.json").read_text())
     assert sources["smpd"]["folder"] == "data/01_raw/smpd" and sources["pixelrec"]["folder"] == "data/01_raw/pixelrec"
 
 

@@ -16,6 +16,8 @@ from kedro.io.core import (
 from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.partitions import PartitionedDataset
 
+from engagement_lab.core.raw import RawFolder
+
 
 class BytesDataset(AbstractDataset[bytes, bytes]):
     """A file as raw bytes, written and read exactly.
@@ -52,23 +54,6 @@ class BytesDataset(AbstractDataset[bytes, bytes]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "protocol": self._protocol}
-
-
-class RawFolder(dict):
-    """``{relative path: loader}`` for the files of one raw folder, plus where it lives."""
-
-    def __init__(self, root: str, loaders: dict[str, Any]) -> None:
-        super().__init__(loaders)
-        self.root = root
-
-    def path(self, key: str) -> str:
-        return f"{self.root.rstrip('/')}/{key}"
-
-    def open(self, key: str):
-        """A binary file object, for readers that stream instead of loading whole bytes."""
-        if key not in self:
-            raise KeyError(f"{key} is not in {self.root}")
-        return fsspec.open(self.path(key), "rb").open()
 
 
 class RawFolderDataset(PartitionedDataset):

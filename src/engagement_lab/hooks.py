@@ -9,14 +9,16 @@ import logging
 import tempfile
 import threading
 from collections.abc import Generator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 
+from engagement_lab.core.registry import CONTRACTS, RAW_FOLDERS, REPORTING_TAG
 from engagement_lab.datasets import NotRunDataset
+from engagement_lab.mlflow_artifacts import log_saved_artifact
 from engagement_lab.run_safety import (
     ENDED_TAG,
     RUN_LOCK_WAIT_ENV,
@@ -60,22 +62,6 @@ class MlflowArtifactsHook:
             log_saved_artifact(self._catalog, dataset_name)
 
 
-def log_saved_artifact(catalog: DataCatalog, dataset_name: str) -> None:
-    """Log the file ``dataset_name`` just saved to the active MLflow run, if its metadata asks."""
-    if mlflow.active_run() is None:
-        return
-    dataset = catalog.get(dataset_name)
-    artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact")
-    if artifact_path is None:
-        return
-    if getattr(dataset, "_version", None) is not None:  # the version file just written
-        local_path = dataset._get_versioned_path(dataset.resolve_save_version())
-    else:
-        local_path = dataset._filepath
-    mlflow.log_artifact(str(PurePosixPath(local_path)), artifact_path=artifact_path)
-    logger.info("Logged %s to MLflow under %s", local_path, artifact_path)
-
-
 class MissingModelError(RuntimeError):
     """A pipeline reads a trained model that no run has saved yet."""
 
@@ -108,12 +94,11 @@ class ReportingInputsHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
-        from engagement_lab.pipelines.reporting.pipeline import CONTRACTS, TAG
         from engagement_lab.reporting.tables import not_run
 
         needed: set[str] = set()
         for node in pipeline.nodes:
-            if TAG in node.tags:
+            if REPORTING_TAG in node.tags:
                 needed |= {name for name in node.inputs if not name.startswith("params:") and name != "parameters"}
         needed &= pipeline.inputs()
         missing = sorted(name for name in needed if not catalog.exists(name))
@@ -168,7 +153,6 @@ class RawDataError(RuntimeError):
 def raw_folder_paths(catalog: DataCatalog, names: set[str]) -> dict[str, Path]:
     """The local folder of every read-only raw dataset among ``names`` and ``raw_<folder>``."""
     from engagement_lab.datasets import RawFolderDataset, SampleWorldFolderDataset
-    from engagement_lab.pipelines.demo import RAW_FOLDERS
 
     paths = {}
     for name in sorted(names | {f"raw_{folder}" for folder in RAW_FOLDERS}):

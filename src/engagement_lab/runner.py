@@ -11,13 +11,13 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from kedro.runner.task import Task
 
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.registry import REPORTING_TAG
 from engagement_lab.datasets import NotRunDataset
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
 from engagement_lab.reporting.tables import not_run
 
 logger = logging.getLogger(__name__)
 # Nodes that read other pipelines' results and report "not run" for those that did not run.
-TOLERANT_TAG = "reporting"
 Cause = tuple[str, str]  # (pipeline whose inputs are missing, why)
 
 
@@ -38,7 +38,7 @@ class SkippingRunner(SequentialRunner):
         done: set = set()
         for node in nodes:
             causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
-            if causes and TOLERANT_TAG not in node.tags:
+            if causes and REPORTING_TAG not in node.tags:
                 self._skip(node, causes, catalog, causes_of)
             else:
                 task = Task(

@@ -73,7 +73,7 @@ def environment_input(
     ``mean`` (the paper, §III-C): the environments I_e and T_e themselves. ``relative``: the post as seen from
     its environment: image − I_e, topics − T_e, and the topic part ends with the two
     :func:`~engagement_lab.dual_attention.environment.environment_distances`. The paper's network has to learn
-    that comparison from the means; at a thousand training posts it does not (see the README)."""
+    that comparison from the means; at a thousand training posts it does not (docs/decisions/002-relative-environment-input.md)."""
     if preprocessor["environment_input"] == "mean":
         return image_env, topic_env
     distances = environment_distances(image, image_env, topics, topic_env)

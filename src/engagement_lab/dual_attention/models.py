@@ -226,3 +226,11 @@ def loss_fn(out: dict, y: torch.Tensor, consistency: float = 0.5) -> torch.Tenso
             kl = p * torch.log(p / p_joint) + (1 - p) * torch.log((1 - p) / (1 - p_joint))
             loss = loss + consistency * kl.mean()
     return loss
+
+
+def load_model(state: dict | nn.Module, config: dict) -> PopularityNet:
+    """Rebuild a trained network (eval mode) from its state dict and the config it was trained with (the
+    ``config`` of its training history); raises ``RuntimeError`` when the two do not fit."""
+    model = PopularityNet(ModelConfig(**config))
+    model.load_state_dict(state.state_dict() if isinstance(state, nn.Module) else state)
+    return model.eval()

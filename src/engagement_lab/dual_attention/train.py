@@ -1,19 +1,21 @@
 """One plain training loop for every model of Tables I–II (nanoGPT style: a config, one loop).
 
 Adam with the paper's step schedule (lr for the first ``lr_drop_epoch`` epochs, then ``lr_after``),
-binary cross-entropy, model selection on validation loss, mixed precision on CUDA only."""
+binary cross-entropy, model selection on validation loss, mixed precision on CUDA only; the loop is the shared
+scaffold, :func:`engagement_lab.core.training.fit`."""
 
 from __future__ import annotations
 
-import copy
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from engagement_lab.core.training import FitConfig, autocast, fit, pick_device, seed_everything
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet, loss_fn
-from engagement_lab.features.encoders import pick_device, torch_threads
+from engagement_lab.features.encoders import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -85,47 +87,34 @@ def train_model(
     the epoch with the lowest validation loss.
 
     Returns the best model (on CPU) and its history (per-epoch train/val loss, best epoch)."""
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    seed_everything(cfg.seed, numpy=True)
     with torch_threads(cfg.threads):
         device = pick_device(cfg.device)
-        use_amp = device.type == "cuda"
         model = PopularityNet(model_cfg, word_vectors).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         generator = torch.Generator().manual_seed(cfg.seed)
-        best = {"val_loss": float("inf"), "epoch": -1, "state": None}
-        history = []
-        for epoch in range(cfg.epochs):
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr if epoch < cfg.lr_drop_epoch else cfg.lr_after
-            model.train()
-            total = 0.0
-            for idx in torch.randperm(len(train), generator=generator).split(cfg.batch_size):
-                inputs, y = train.batch(idx, device)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                    loss = loss_fn(model(**inputs), y, cfg.ccr_consistency)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total += float(loss.detach()) * len(idx)
-            val_loss, _ = _evaluate(model, val, cfg, device)
-            history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
-            if val_loss < best["val_loss"]:
-                best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-            elif epoch - best["epoch"] >= cfg.patience:
-                break
-        model.load_state_dict(best["state"])
-        logger.info(
-            "%s seed %d: best epoch %d of %d, val loss %.4f",
-            model_cfg.arch,
-            cfg.seed,
-            best["epoch"] + 1,
-            len(history),
-            best["val_loss"],
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)  # the paper's per-epoch lr drop, in steps
+
+        def train_step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+            inputs, y = train.batch(idx, device)
+            with autocast(device):
+                loss = loss_fn(model(**inputs), y, cfg.ccr_consistency)
+            return loss, {"train_loss": float(loss.detach()) * len(idx)}
+
+        result = fit(
+            model,
+            optimizer,
+            FitConfig(
+                epochs=cfg.epochs, name=f"{model_cfg.arch} seed {cfg.seed}", select="val_loss", patience=cfg.patience
+            ),
+            lambda epoch: torch.randperm(len(train), generator=generator).split(cfg.batch_size),
+            train_step,
+            lambda: {"val_loss": _evaluate(model, val, cfg, device)[0]},
+            summarise=lambda sums: {"train_loss": sums["train_loss"] / len(train)},
+            lr_at=lambda step: cfg.lr if step < cfg.lr_drop_epoch * steps_per_epoch else cfg.lr_after,
         )
-        return model.cpu(), {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
+        record = {"history": result.history, "best_epoch": result.best_epoch, "best_val_loss": result.best_score}
+        return model.cpu(), record
 
 
 def predict(model: PopularityNet, data: Arrays, cfg: TrainConfig) -> dict:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from engagement_lab.core.registry import ENGAGEMENT_FUSIONS
 from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
-
-FUSIONS = ("concat", "cross_attention", "gated")
 
 
 @dataclass
@@ -102,8 +101,8 @@ class FusionClassifier(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {cfg.fusion!r}")
+        if cfg.fusion not in ENGAGEMENT_FUSIONS:
+            raise ValueError(f"fusion must be one of {ENGAGEMENT_FUSIONS}, got {cfg.fusion!r}")
         self.cfg = cfg
         self.encoders = Encoders(cfg)
         if cfg.fusion == "cross_attention":

@@ -27,14 +27,15 @@ from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA
 from sklearn.model_selection import StratifiedKFold
 
+from engagement_lab.core.metrics import classification_metrics
+from engagement_lab.core.registry import ENGAGEMENT_FEATURE_SETS
+from engagement_lab.core.training import catboost_task_type
 from engagement_lab.engagement.data import N_TAGS
-from engagement_lab.engagement.metrics import classification_metrics
 from engagement_lab.engagement.targets import COUNT_COLUMNS, counts_present
 
 logger = logging.getLogger(__name__)
 TAG_COLUMNS = [f"tag_{k + 1}" for k in range(N_TAGS)]
 TEXT_STATS = ["title_chars", "title_words", "caption_chars", "caption_words", "n_tags"]
-FEATURE_SETS = ("paper", "pre_publication")
 UNSEEN = -1  # label code of a tag never seen in train
 MIN_IMAGE_POSTS = 10  # training posts with an image needed to fit the image PCA and the image/text CCA
 
@@ -62,8 +63,8 @@ class TabularFeatures:
     image_skipped: str = ""  # why the image blocks are left out ("" = they are in)
 
     def fit(self, train: pd.DataFrame, seed: int) -> TabularFeatures:
-        if self.feature_set not in FEATURE_SETS:
-            raise ValueError(f"feature_set must be one of {FEATURE_SETS}, got {self.feature_set!r}")
+        if self.feature_set not in ENGAGEMENT_FEATURE_SETS:
+            raise ValueError(f"feature_set must be one of {ENGAGEMENT_FEATURE_SETS}, got {self.feature_set!r}")
         self.tag_codes = {c: {t: i for i, t in enumerate(sorted(train[c].unique()))} for c in TAG_COLUMNS}
         self.counts = tuple(counts_present(train))
         with_image = train[train["has_image"] == 1]
@@ -170,15 +171,6 @@ def count_features(frame: pd.DataFrame, used: list[str] | None = None) -> pd.Dat
         out[f"{col}_per_view"] = counts[col] / views
         out[f"{col}_share_of_interactions"] = counts[col] / interactions.clip(lower=1)
     return out
-
-
-def catboost_task_type(name: str) -> str:
-    """'auto' → GPU when CUDA is present, else CPU."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "GPU" if torch.cuda.is_available() else "CPU"
 
 
 def make_classifier(params: dict, seed: int, iterations: int | None = None) -> CatBoostClassifier:

@@ -3,12 +3,12 @@
 AdamW; optional linear warmup then cosine decay; gradient accumulation; gradient clipping; mixed
 precision (autocast + GradScaler) on CUDA only. After every epoch the model is scored on the validation
 split and the best state (macro-F1 for classification, R² for regression — "models are saved only if they
-achieve a better R²") is kept; the test split is never seen here.
+achieve a better R²") is kept; the test split is never seen here. The loop itself is the shared scaffold,
+:func:`engagement_lab.core.training.fit`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable
@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from engagement_lab.engagement.metrics import classification_metrics, regression_metrics
+from engagement_lab.core.metrics import classification_metrics, regression_metrics
+from engagement_lab.core.training import FitConfig, autocast, fit, pick_device, seed_everything
 from engagement_lab.engagement.models import hybrid_loss
-from engagement_lab.features.encoders import pick_device, torch_threads
+from engagement_lab.features.encoders import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def predict(model: nn.Module, data: Arrays, device: torch.device, task: str, bat
     out = []
     image, text, has_image, _ = data.tensors(task)
     for i in range(0, len(image), batch_size):
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with autocast(device):
             result = model(
                 image[i : i + batch_size].to(device),
                 text[i : i + batch_size].to(device),
@@ -104,7 +105,7 @@ def train(
 ) -> tuple[nn.Module, list[dict]]:
     """Build the model under ``cfg.seed`` (so its initial weights are the seed's, whatever ran before), train it,
     keep the state with the best validation score; returns that model (on CPU) and the per-epoch history."""
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     with torch_threads(cfg.threads):
         model = build()
         device = pick_device(cfg.device)
@@ -122,45 +123,33 @@ def train(
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, foreach=True
         )
-        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
         total_steps = max(1, cfg.epochs * math.ceil(len(loader) / cfg.grad_accum))
-        key = "val_macro_f1" if cfg.task == "classification" else "val_r2"
-        best, best_state, history, step = -math.inf, None, [], 0
-        for epoch in range(cfg.epochs):
-            model.train()
-            running, batches = 0.0, 0
-            for i, batch in enumerate(loader):
-                image, text, has_image, y = (t.to(device, non_blocking=True) for t in batch)
-                with torch.autocast(device.type, enabled=device.type == "cuda"):
-                    if cfg.task == "classification":
-                        loss = nn.functional.cross_entropy(model(image, text, has_image).float(), y)
-                    else:
-                        target = (y - model.target_mean) / model.target_std
-                        loss = hybrid_loss(model.standardised(image, text, has_image).float(), target, cfg.mse_weight)
-                scaler.scale(loss / cfg.grad_accum).backward()
-                running, batches = running + loss.item(), batches + 1
-                if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(loader):
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr_at(step, total_steps, cfg)
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-            scores = evaluate(model, val_data, device, cfg.task, "val")
-            history.append({"epoch": epoch, "train_loss": running / max(1, batches), **scores})
-            if scores[key] > best:
-                best, best_state = scores[key], copy.deepcopy(model.state_dict())
-            logger.info(
-                "%s epoch %d: train loss %.4f, %s %.4f (best %.4f)",
-                cfg.task,
-                epoch,
-                running / max(1, batches),
-                key,
-                scores[key],
-                best,
-            )
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        return model.cpu(), history
+
+        def train_step(batch: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+            image, text, has_image, y = (t.to(device, non_blocking=True) for t in batch)
+            with autocast(device):
+                if cfg.task == "classification":
+                    loss = nn.functional.cross_entropy(model(image, text, has_image).float(), y)
+                else:
+                    target = (y - model.target_mean) / model.target_std
+                    loss = hybrid_loss(model.standardised(image, text, has_image).float(), target, cfg.mse_weight)
+            return loss, {"loss": loss.item()}
+
+        fit_config = FitConfig(
+            epochs=cfg.epochs,
+            name=cfg.task,
+            grad_accum=cfg.grad_accum,
+            grad_clip=cfg.grad_clip,
+            select="val_macro_f1" if cfg.task == "classification" else "val_r2",
+            maximize=True,
+        )
+        result = fit(
+            model,
+            optimizer,
+            fit_config,
+            lambda epoch: loader,
+            train_step,
+            lambda: evaluate(model, val_data, device, cfg.task, "val"),
+            lr_at=lambda step: lr_at(step, total_steps, cfg),
+        )
+        return model.cpu(), result.history

@@ -15,6 +15,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from engagement_lab.core.training import pick_device
+
 logger = logging.getLogger(__name__)
 IMAGE_DIM, TEXT_DIM = 1280, 384
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -35,15 +37,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' → CUDA when present, else CPU; 'cuda' without a GPU is an error, not a silent CPU run."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def load_image_encoder(device: torch.device) -> torch.nn.Module:

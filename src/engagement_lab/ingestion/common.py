@@ -42,38 +42,84 @@ import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 from PIL import Image
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 
 COUNTS = [
-    "views", "likes", "comments", "shares", "favorites", "coins", "barrage",
-    "reaction_haha", "reaction_sorry", "reaction_angry", "reaction_wow", "reaction_love",
-]  # fmt: skip
+    "views",
+    "likes",
+    "comments",
+    "shares",
+    "favorites",
+    "coins",
+    "barrage",
+    "reaction_haha",
+    "reaction_sorry",
+    "reaction_angry",
+    "reaction_wow",
+    "reaction_love",
+]
 STR = "string"
 TIME = "datetime64[ns, UTC]"
 SCHEMA: dict[str, dict[str, str]] = {
     "posts": {
-        "post_id": STR, "source": STR, "native_id": STR, "user_id": STR, "posted_at": TIME,
-        "observed_at": TIME, "image_path": STR, "title": STR, "tags": "object", "caption": STR,
-        "category": STR, "subcategory": STR, "concept": STR, **dict.fromkeys(COUNTS, "Int64"),
+        "post_id": STR,
+        "source": STR,
+        "native_id": STR,
+        "user_id": STR,
+        "posted_at": TIME,
+        "observed_at": TIME,
+        "image_path": STR,
+        "title": STR,
+        "tags": "object",
+        "caption": STR,
+        "category": STR,
+        "subcategory": STR,
+        "concept": STR,
+        **dict.fromkeys(COUNTS, "Int64"),
         "popularity_label": "Float64",
     },
     "users": {
-        "user_id": STR, "source": STR, "native_id": STR, "username": STR, "followers": "Int64",
-        "following": "Int64", "photo_count": "Int64", "is_pro": "boolean", "can_buy_pro": "boolean",
-        "is_public": "boolean", "timezone_id": STR, "timezone_offset": "Int64", "photo_firstdate": TIME,
-        "photo_firstdatetaken": TIME, "total_views": "Int64", "total_tags": "Int64",
-        "total_geotagged": "Int64", "total_faves": "Int64", "total_in_group": "Int64",
-        "user_description": "object", "location_description": "object",
+        "user_id": STR,
+        "source": STR,
+        "native_id": STR,
+        "username": STR,
+        "followers": "Int64",
+        "following": "Int64",
+        "photo_count": "Int64",
+        "is_pro": "boolean",
+        "can_buy_pro": "boolean",
+        "is_public": "boolean",
+        "timezone_id": STR,
+        "timezone_offset": "Int64",
+        "photo_firstdate": TIME,
+        "photo_firstdatetaken": TIME,
+        "total_views": "Int64",
+        "total_tags": "Int64",
+        "total_geotagged": "Int64",
+        "total_faves": "Int64",
+        "total_in_group": "Int64",
+        "user_description": "object",
+        "location_description": "object",
     },
     "comments": {
-        "comment_id": STR, "post_id": STR, "parent_id": STR, "source": STR, "created_at": TIME, "text": STR,
+        "comment_id": STR,
+        "post_id": STR,
+        "parent_id": STR,
+        "source": STR,
+        "created_at": TIME,
+        "text": STR,
     },
     "images": {
-        "post_id": STR, "source": STR, "path": STR, "width": "Int64", "height": "Int64", "sha1": STR,
+        "post_id": STR,
+        "source": STR,
+        "path": STR,
+        "width": "Int64",
+        "height": "Int64",
+        "sha1": STR,
         "decodable": "boolean",
     },
     "interactions": {"post_id": STR, "user_id": STR, "source": STR, "timestamp": TIME},
-}  # fmt: skip
+}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what counts as an image record, read and counted alike
 # No count of anything social reaches 10^15 (views of the most viewed video ever are ~10^10); a larger
 # value is corrupt, and one over 2^63 would wrap to the smallest 64-bit integer.

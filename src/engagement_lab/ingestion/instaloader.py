@@ -19,7 +19,7 @@ import re
 
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import (
     MAX_IMAGE_PIXELS,
     Ingested,

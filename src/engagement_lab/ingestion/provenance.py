@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 
 
 def describe_sources(reconciliation: pd.DataFrame, **folders: RawFolder) -> dict[str, dict[str, Any]]:

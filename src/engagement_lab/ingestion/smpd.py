@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import (
     MAX_IMAGE_PIXELS,
     TIME_OUT_OF_RANGE,
@@ -67,10 +67,15 @@ POST_FILES = (
     "train_user_data.json",
 )
 USER_ADDITIONAL = {
-    "totalViews": "total_views", "totalTags": "total_tags", "totalGeotagged": "total_geotagged",
-    "totalFaves": "total_faves", "totalInGroup": "total_in_group", "photoCount": "photo_count_all",
-    "followerCount": "followers", "followingCount": "following",
-}  # fmt: skip
+    "totalViews": "total_views",
+    "totalTags": "total_tags",
+    "totalGeotagged": "total_geotagged",
+    "totalFaves": "total_faves",
+    "totalInGroup": "total_in_group",
+    "photoCount": "photo_count_all",
+    "followerCount": "followers",
+    "followingCount": "following",
+}
 USER_FIELDS = ["Pid", "Uid", "photo_firstdate", "photo_firstdatetaken", "photo_count", "ispro", "canbuypro"]
 USER_FIELDS += ["timezone_offset", "timezone_timezone_id", "user_description", "location_description"]
 # A column that marks an array element that is not a JSON object (its type name): its row is rejected.

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import (
     MAX_IMAGE_PIXELS,
     TIME_OUT_OF_RANGE,
@@ -41,18 +41,39 @@ from engagement_lab.ingestion.common import (
 
 logger = logging.getLogger(__name__)
 PIXELREC_COUNTS = {
-    "view_number": "views", "comment_number": "comments", "thumbup_number": "likes", "share_number": "shares",
-    "coin_number": "coins", "favorite_number": "favorites", "barrage_number": "barrage",
-}  # fmt: skip
+    "view_number": "views",
+    "comment_number": "comments",
+    "thumbup_number": "likes",
+    "share_number": "shares",
+    "coin_number": "coins",
+    "favorite_number": "favorites",
+    "barrage_number": "barrage",
+}
 # item_info.csv's columns, in the published order.
 PIXELREC_COLUMNS = ["item_id", *PIXELREC_COUNTS, "title", "tag", "description"]
 CROWDTANGLE_COUNTS = {
-    "Likes": "likes", "Comments": "comments", "Shares": "shares", "Haha": "reaction_haha", "Sad": "reaction_sorry",
-    "Angry": "reaction_angry", "Wow": "reaction_wow", "Love": "reaction_love",
-}  # fmt: skip
+    "Likes": "likes",
+    "Comments": "comments",
+    "Shares": "shares",
+    "Haha": "reaction_haha",
+    "Sad": "reaction_sorry",
+    "Angry": "reaction_angry",
+    "Wow": "reaction_wow",
+    "Love": "reaction_love",
+}
 # CrowdTangle writes times in the dashboard's zone, named by its abbreviation.
-TZ_OFFSETS = {"UTC": "+0000", "GMT": "+0000", "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
-              "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700"}  # fmt: skip
+TZ_OFFSETS = {
+    "UTC": "+0000",
+    "GMT": "+0000",
+    "EST": "-0500",
+    "EDT": "-0400",
+    "CST": "-0600",
+    "CDT": "-0500",
+    "MST": "-0700",
+    "MDT": "-0600",
+    "PST": "-0800",
+    "PDT": "-0700",
+}
 
 
 # Stands in for a bare CR while the csv module splits rows: that module ends a record at any

@@ -13,7 +13,7 @@ import pandas as pd
 from catboost import CatBoostRegressor, Pool
 from sklearn.decomposition import PCA
 
-from engagement_lab.engagement.tabular import catboost_task_type
+from engagement_lab.core.training import catboost_task_type
 from engagement_lab.ppcl.data import CATEGORICAL, NUMERICAL, Preprocessor, _as_text
 
 logger = logging.getLogger(__name__)

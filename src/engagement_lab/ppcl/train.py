@@ -7,13 +7,12 @@ CRD on f^p (post encoder), UISD on f^u (user encoder), UID on f^pop recomputed f
 parameter. Augmentation (§5.5): two forward passes with different dropout masks; the two views of a
 post are positives of each other. Adam, early stopping on validation (patience epochs without a better
 ``select`` metric); the test split is never seen here. Mixed precision (autocast + GradScaler) on CUDA only.
+The loop itself is the shared scaffold, :func:`engagement_lab.core.training.fit`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -22,8 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engagement_lab.engagement.metrics import regression_metrics
-from engagement_lab.features.encoders import pick_device, torch_threads
+from engagement_lab.core.metrics import regression_metrics
+from engagement_lab.core.training import FitConfig, autocast, fit, pick_device, seed_everything
+from engagement_lab.features.encoders import torch_threads
 from engagement_lab.ppcl.losses import hierarchical_supcon, rnc, supcon
 from engagement_lab.ppcl.model import ModelConfig, PPCLModel
 from engagement_lab.ppcl.sampler import HierarchicalBatchSampler, RandomBatchSampler
@@ -98,7 +98,7 @@ def predict(
     preds, feats = [], []
     for start in range(0, len(data), batch_size):
         batch = data.batch(slice(start, start + batch_size), device)
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with autocast(device):
             out = model(batch)
         preds.append(out["y"].float().cpu())
         if features:
@@ -167,8 +167,11 @@ def train(
     timer: dict[str, float] | None = None,
 ) -> tuple[PPCLModel, dict]:
     """Build the model under ``cfg.seed``, train with early stopping on validation; returns the best
-    model (on CPU) and a checkpoint-style record (config, history, best epoch, sampler fallbacks)."""
-    torch.manual_seed(cfg.seed)
+    model (on CPU) and a checkpoint-style record (config, history, best epoch, sampler fallbacks).
+
+    ``timer`` accumulates the training passes' seconds (``step``), the optimiser steps (``steps``) and the
+    contrastive losses' seconds (``contrastive_forward``)."""
+    seed_everything(cfg.seed)
     with torch_threads(cfg.threads):
         device = pick_device(cfg.device)
         model = PPCLModel(model_cfg)
@@ -178,60 +181,31 @@ def train(
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, foreach=True
         )
-        scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
         sampler = make_sampler(cfg, train_data, cfg.seed)
         timer = timer if timer is not None else defaultdict(float)
-        best, best_state, best_epoch, history, bad_epochs, steps = math.inf, None, -1, [], 0, 0
         y_val = val_data.tensors["y"].numpy()
-        for epoch in range(cfg.epochs):
-            model.train()
-            sums, batches = defaultdict(float), 0
-            for idx in sampler:
-                t0 = time.perf_counter()
-                batch = train_data.batch(idx, device)
-                with torch.autocast(device.type, enabled=device.type == "cuda"):
-                    loss, parts = step_loss(model, batch, cfg, timer)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                timer["step"] += time.perf_counter() - t0
-                timer["steps"] += 1
-                for k, v in parts.items():
-                    sums[k] += v
-                batches, steps = batches + 1, steps + 1
-                if max_steps is not None and steps >= max_steps:
-                    break
-            scores = regression_scores(y_val, predict(model, val_data, device), "val")
-            history.append({"epoch": epoch, **{f"train_{k}": v / max(1, batches) for k, v in sums.items()}, **scores})
-            if scores[cfg.select] < best:
-                best, best_epoch, bad_epochs = scores[cfg.select], epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_epochs += 1
-            if max_steps is not None and steps >= max_steps:
-                break
-            if bad_epochs >= cfg.patience:
-                break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+
+        def train_step(idx: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+            batch = train_data.batch(idx, device)
+            with autocast(device):
+                return step_loss(model, batch, cfg, timer)
+
+        def evaluate() -> dict[str, float]:
+            return regression_scores(y_val, predict(model, val_data, device), "val")
+
+        name = f"ppcl {'+'.join(cfg.tasks) or 'no_cl'} seed {cfg.seed}"
+        fit_config = FitConfig(
+            epochs=cfg.epochs, name=name, max_steps=max_steps, select=cfg.select, patience=cfg.patience
+        )
+        result = fit(model, optimizer, fit_config, lambda epoch: sampler, train_step, evaluate)
+        timer["step"] += result.seconds
+        timer["steps"] += result.steps
         record = {
             "model": model_cfg.to_dict(),
             "train": cfg.to_dict(),
-            "best_epoch": best_epoch,
-            "epochs_run": len(history),
-            "history": history,
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "history": result.history,
             "sampler_fallbacks": int(getattr(sampler, "fallbacks", 0)),
         }
-        logger.info(
-            "ppcl %s seed %d: best epoch %d of %d, %s %.4f",
-            "+".join(cfg.tasks) or "no_cl",
-            cfg.seed,
-            best_epoch + 1,
-            len(history),
-            cfg.select,
-            best,
-        )
         return model.cpu(), record

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import ImageProblem, IngestionError, decode, fix_text, image_size
 from engagement_lab.ingestion.instaloader import POST_STEM, read_instaloader
 from engagement_lab.ingestion.tabular import CUT, csv_rows

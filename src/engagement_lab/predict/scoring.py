@@ -14,15 +14,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from engagement_lab.core.training import pick_device
 from engagement_lab.dual_attention.environment import context_mask
 from engagement_lab.dual_attention.inputs import encode_posts, stack
-from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
+from engagement_lab.dual_attention.models import PopularityNet
+from engagement_lab.dual_attention.models import load_model as load_dual_attention_model
 from engagement_lab.dual_attention.text import TopicModel, token_kind, tokenize
 from engagement_lab.engagement.data import add_text_features
 from engagement_lab.engagement.targets import CLASS_NAMES
-from engagement_lab.features.encoders import embed_image_files, embed_texts, pick_device
+from engagement_lab.features.encoders import embed_image_files, embed_texts
+from engagement_lab.features.post_texts import build_post_texts
 from engagement_lab.ingestion.instaloader import caption_hashtags
-from engagement_lab.pipelines.features.nodes import build_post_texts
 from engagement_lab.ppcl.data import LEVELS, NUMERICAL, Preprocessor, add_user_fields
 from engagement_lab.ppcl.model import PPCLModel, load_model
 from engagement_lab.ppcl.train import Split
@@ -84,16 +86,13 @@ def user_environments(model_input: pd.DataFrame, include_unlabelled: bool) -> tu
 
 def load_dual_attention(state: Any, config: dict[str, Any]) -> PopularityNet:
     """The trained network from its state dict and the config it was trained with."""
-    model = PopularityNet(ModelConfig(**config))
-    weights = state.state_dict() if isinstance(state, torch.nn.Module) else state
     try:
-        model.load_state_dict(weights)
+        return load_dual_attention_model(state, config)
     except RuntimeError as error:
         raise PredictModelError(
             "dual_attention_full_model does not match the config in dual_attention_full_history "
             f"({str(error).splitlines()[0]}); re-run `kedro run --pipelines=dual_attention`"
         ) from None
-    return model.eval()
 
 
 def score_dual_attention(

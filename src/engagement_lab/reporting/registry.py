@@ -151,3 +151,140 @@ def log_catboost_model(model: Any, name: str, input_example: pd.DataFrame, regis
     )
     logger.info("MLflow: logged %s (catboost) and registered %s", name, registered_name)
     return _registered(info, registered_name, "catboost")
+
+
+# ------------------------------------------------------------------------------- each pipeline's saved models
+# Each function logs one pipeline's saved models to the active run and registers them as
+# ``<prefix><pipeline>.<model>``; a model whose pipeline has not run (None) or that lacks a companion is skipped.
+# ``section`` is ``reporting.registry`` of the parameters.
+
+
+def _outcome(registered: list[dict[str, Any]], skipped: list[str]) -> dict[str, Any]:
+    logger.info("reporting: registered %d models, skipped (not run) %s", len(registered), skipped)
+    return {"registered": registered, "skipped": skipped}
+
+
+def _disabled(section: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
+    if section.get("enabled", True):
+        return None
+    logger.info("reporting: model registry disabled (reporting.registry.enabled)")
+    return {"registered": [], "skipped": sorted(names)}
+
+
+def register_engagement_models(
+    models: dict[str, Any], labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, section: dict[str, Any]
+) -> dict[str, Any]:
+    """The engagement models by name (``catboost_paper``, ``fusion_gated``, ...): CatBoost bundles with their
+    feature table as input, torch models with [image | text | has_image] as one matrix."""
+    from engagement_lab.reporting.saved_models import engagement_arrays, engagement_model
+
+    names = [f"engagement.{name}" for name in models]
+    if (off := _disabled(section, names)) is not None:
+        return off
+    rows, registered, skipped = section["input_example_rows"], [], []
+    with active_run():
+        for name, saved in models.items():
+            registered_name = f"{section['prefix']}engagement.{name}"
+            if saved is None or labelled is None:
+                skipped.append(f"engagement.{name}")
+                continue
+            test = labelled[labelled["split"] == "test"].head(rows)
+            if name.startswith("catboost_"):
+                registered.append(
+                    log_catboost_model(saved["model"], name, saved["features"].transform(test), registered_name)
+                )
+                continue
+            model = engagement_model(name, saved, model_card)
+            if model is None:
+                skipped.append(f"engagement.{name}")
+                continue
+            arrays = engagement_arrays(test)
+            parts, example = side_by_side({"image": arrays.image, "text": arrays.text, "has_image": arrays.has_image})
+            registered.append(log_torch_model(MatrixInput(model, parts), name, example, registered_name))
+    return _outcome(registered, skipped)
+
+
+def register_vise_backbones(
+    backbones: dict[str, Any], pretraining_config: dict[str, Any], section: dict[str, Any]
+) -> dict[str, Any]:
+    """The pretrained VisE backbones by task set (``vise``, ...), each a model of a batch of images."""
+    from engagement_lab.reporting.saved_models import vise_backbone
+
+    names = [f"pretraining.{name}" for name in backbones]
+    if (off := _disabled(section, names)) is not None:
+        return off
+    registered, skipped = [], []
+    with active_run():
+        for name, state in backbones.items():
+            if state is None:
+                skipped.append(f"pretraining.{name}")
+                continue
+            model, example = vise_backbone(state, pretraining_config, section["input_example_rows"])
+            registered.append(
+                log_torch_model(model, f"{name}_backbone", example, f"{section['prefix']}pretraining.{name}")
+            )
+    return _outcome(registered, skipped)
+
+
+def register_dual_attention(
+    name: str,
+    state: Any,
+    history: dict[str, Any] | None,
+    preprocessor: dict[str, Any] | None,
+    model_input: pd.DataFrame | None,
+    section: dict[str, Any],
+) -> dict[str, Any]:
+    """The dual-attention network as a model of one matrix [image | token ids | length | image env | topic env]
+    (the preprocessed inputs, ``dual_attention.inputs.encode_posts``) → popular probability."""
+    from engagement_lab.dual_attention.inputs import encode_model_input
+    from engagement_lab.dual_attention.models import load_model
+
+    key = f"dual_attention.{name}"
+    if (off := _disabled(section, [key])) is not None:
+        return off
+    if state is None or _missing(key, history=history, preprocessor=preprocessor, model_input=model_input):
+        return _outcome([], [key])
+    model = load_model(state, history["config"])
+    test = model_input[model_input["split"] == "test"].head(section["input_example_rows"])
+    # encode_posts' keys are the forward's keyword arguments, in the forward's order
+    parts, example = side_by_side(encode_model_input(preprocessor, test))
+    wrapped = MatrixInput(
+        model, parts, integer=("tokens", "lengths"), call="keywords", output="logit", probability=True
+    )
+    with active_run():
+        # torch.export cannot trace the caption LSTM's pack_padded_sequence: pickled instead.
+        logged = log_torch_model(wrapped, name, example, f"{section['prefix']}{key}", "pickle")
+    return _outcome([logged], [])
+
+
+def register_ppcl(
+    name: str,
+    state: Any,
+    card: dict[str, Any] | None,
+    preprocessor: Any,
+    split_input: pd.DataFrame | None,
+    section: dict[str, Any],
+) -> dict[str, Any]:
+    """PPCL as a model of one matrix [image | text | dense user fields | categorical codes] (the outputs of its
+    fitted ``Preprocessor.transform``) → predicted log2(views/day) + 1."""
+    from engagement_lab.ppcl.model import load_model
+
+    key = f"ppcl.{name}"
+    if (off := _disabled(section, [key])) is not None:
+        return off
+    if state is None or _missing(key, card=card, preprocessor=preprocessor, split_input=split_input):
+        return _outcome([], [key])
+    model = load_model(state, card)
+    arrays = preprocessor.transform(split_input[split_input["split"] == "test"].head(section["input_example_rows"]))
+    parts, example = side_by_side({k: arrays[k] for k in ("image", "text", "dense", "sparse")})
+    wrapped = MatrixInput(model, parts, integer=("sparse",), call="batch", output="y")
+    with active_run():
+        logged = log_torch_model(wrapped, name, example, f"{section['prefix']}{key}")
+    return _outcome([logged], [])
+
+
+def _missing(model: str, **companions: Any) -> bool:
+    missing = [name for name, value in companions.items() if value is None]
+    if missing:
+        logger.warning("reporting: %s has weights but no %s: not registered", model, ", ".join(missing))
+    return bool(missing)

@@ -1,4 +1,4 @@
-"""Comparison tables from results contracts (docs/DESIGN.md), with the papers' published figures beside them.
+"""Comparison tables from results contracts (docs/design.md), with the papers' published figures beside them.
 
 A contract is ``{"pipeline", "dataset", "split_sizes", "seed", "models": {model: {metric: value}}, "oracle", ...}``.
 Every model of every contract becomes a row; models that share the same metrics share a table (a pipeline with
@@ -48,7 +48,7 @@ def check_contract(name: str, contract: Any) -> None:
         raise ValueError(f"results contract {name!r} is a {type(contract).__name__}, not a JSON object")
     missing = [key for key in ("dataset", "split_sizes", "seed", "models") if key not in contract]
     if missing:
-        raise ValueError(f"results contract {name!r} lacks {missing} (see docs/DESIGN.md, 'Results contract')")
+        raise ValueError(f"results contract {name!r} lacks {missing} (see docs/design.md, 'Results contract')")
     if not isinstance(contract["models"], dict) or not contract["models"]:
         raise ValueError(f"results contract {name!r} has no models")
 

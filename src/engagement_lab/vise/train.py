@@ -1,23 +1,19 @@
-"""VisE pretraining: one loop, a config, a checkpoint per epoch that holds everything to resume.
+"""VisE pretraining: the model's batch and loss code on the shared training scaffold
+(:mod:`engagement_lab.core.training`: one loop, a checkpoint per epoch that holds everything to resume).
 
-Runs inside a Kedro node (single process) or under ``torchrun`` (DistributedDataParallel):
+Runs inside a Kedro node (single process) or, data parallel, under ``torchrun``; the entry point that
+loads the data through the catalog is :mod:`engagement_lab.pipelines.pretraining.torchrun`:
 
-    torchrun --nproc_per_node=4 -m engagement_lab.vise.train --variant vise --env paper
-
-The entry point loads the pseudo-labels and parameters through the project's catalog, runs
-the same :func:`train`, and saves the backbone to the catalog from rank 0.
+    python -m torch.distributed.run --nproc_per_node=4 -m engagement_lab.pipelines.pretraining.torchrun \
+        --variant vise --env paper
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import math
-import os
-import random
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +28,9 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, default_collate
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
-from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, IMAGENET_MEAN, IMAGENET_STD, pick_device
+from engagement_lab.core.training import Checkpoint, FitConfig, autocast, fit, pick_device, seed_everything
+from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, IMAGENET_MEAN, IMAGENET_STD
 from engagement_lab.vise.models import TASKS, VisEModel, vise_loss
 
 logger = logging.getLogger(__name__)
@@ -202,22 +198,6 @@ def resumable_config(config: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in ("device", "num_workers")}
 
 
-def rng_states() -> dict[str, Any]:
-    # numpy's global RNG is not used in training; torch's drives sampling and augmentation.
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "python": random.getstate(),
-    }
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    random.setstate(states["python"])
-
-
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -226,6 +206,28 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def batch_stats(
+    logits: dict[str, torch.Tensor],
+    loss: torch.Tensor,
+    parts: dict[str, torch.Tensor],
+    comment_targets: torch.Tensor,
+    reaction_targets: torch.Tensor,
+) -> dict[str, float]:
+    """One batch's sums for the epoch's metrics; each accuracy counts only the images that have that signal."""
+    n = len(reaction_targets)
+    stats = {"images": n, "loss": loss.item() * n, **{f"loss_{task}": part.item() * n for task, part in parts.items()}}
+    with torch.no_grad():
+        if "reactions" in logits:
+            has = reaction_targets >= 0
+            stats["reaction_hits"] = ((logits["reactions"].argmax(1) == reaction_targets) & has).sum().item()
+            stats["reaction_images"] = has.sum().item()
+        if "comments" in logits:
+            has = comment_targets.sum(1) > 0
+            stats["comment_hits"] = ((logits["comments"].argmax(1) == comment_targets.argmax(1)) & has).sum().item()
+            stats["comment_images"] = has.sum().item()
+    return stats
 
 
 def train(
@@ -241,62 +243,18 @@ def train(
     With ``checkpoint_path``, a checkpoint is written after every epoch and a matching one
     (same config, same data) is resumed from; a finished one returns at once."""
     distributed = dist.is_available() and dist.is_initialized()
-    rank = dist.get_rank() if distributed else 0
     device = pick_device(config.device)
-    if distributed and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    use_amp = config.amp and device.type == "cuda"
-    fingerprint = data_fingerprint(labels)
 
-    # ---- data: the sampler's shuffle order is seeded per epoch, so a resumed epoch sees the same order
+    # ---- data: the shuffle order is seeded per epoch, so a resumed epoch sees the same order
     dataset = PseudoLabelledImages(labels, n_classes["comments"], config.image_size, config.preload)
     sampler = DistributedSampler(dataset, shuffle=True, seed=config.seed) if distributed else None
     steps_per_epoch = math.ceil(len(dataset) / ((dist.get_world_size() if distributed else 1) * config.batch_size))
 
-    # ---- model, optimiser, schedule, scaler
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    model = VisEModel(config.backbone, {task: n_classes[task] for task in config.tasks})
-    model = model.to(device, memory_format=CNN_MEMORY_FORMAT)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.learning_rate,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        nesterov=True,
-    )
-    total_steps = config.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(int(config.warmup_epochs * steps_per_epoch), total_steps)
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    start_epoch, history = 0, []
-
-    # ---- resume
-    checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-    if checkpoint_path and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if checkpoint["config"] == resumable_config(config) and checkpoint["data"] == fingerprint:
-            model.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            scheduler.load_state_dict(checkpoint["scheduler"])
-            scaler.load_state_dict(checkpoint["scaler"])
-            set_rng_states(checkpoint["rng"])
-            start_epoch, history = checkpoint["epoch"], checkpoint["history"]
-            logger.info("Resuming %s from epoch %d of %d", checkpoint_path, start_epoch, config.epochs)
-        else:
-            logger.warning("Checkpoint %s is for another config or data set; training from scratch", checkpoint_path)
-
-    raw_model = model
-    if distributed:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = torch.autocast(device.type, dtype=torch.float16) if use_amp else nullcontext()
-
-    for epoch in range(start_epoch, config.epochs):
+    def batches(epoch: int) -> DataLoader:
         if sampler is not None:
             sampler.set_epoch(epoch)
         order = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        loader = DataLoader(
+        return DataLoader(
             dataset,
             batch_size=config.batch_size,
             sampler=sampler or RandomSampler(dataset, generator=order),
@@ -306,150 +264,54 @@ def train(
             persistent_workers=False,
             collate_fn=dataset.collate,
         )
-        model.train()
-        # Sums over the epoch; each accuracy counts only the images that have that signal.
-        sums = dict.fromkeys(
-            [
-                "loss",
-                *(f"loss_{t}" for t in config.tasks),
-                "images",
-                "reaction_hits",
-                "reaction_images",
-                "comment_hits",
-                "comment_images",
-            ],
-            0.0,
-        )
-        bar = tqdm(loader, desc=f"pretrain epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
-        for batch in bar:
-            images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
-            images = normalise(colour_jitter(dataset.augment(images), config.hue_jitter))
-            images = images.contiguous(memory_format=CNN_MEMORY_FORMAT)
-            with autocast:
-                logits = model(images)
-                loss, parts = vise_loss(logits, comment_targets, reaction_targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
 
-            n = len(images)
-            sums["images"] += n
-            sums["loss"] += loss.item() * n
-            for task, part in parts.items():
-                sums[f"loss_{task}"] += part.item() * n
-            with torch.no_grad():
-                if "reactions" in logits:
-                    has = reaction_targets >= 0
-                    hits = (logits["reactions"].argmax(1) == reaction_targets) & has
-                    sums["reaction_hits"] += hits.sum().item()
-                    sums["reaction_images"] += has.sum().item()
-                if "comments" in logits:
-                    has = comment_targets.sum(1) > 0
-                    hits = (logits["comments"].argmax(1) == comment_targets.argmax(1)) & has
-                    sums["comment_hits"] += hits.sum().item()
-                    sums["comment_images"] += has.sum().item()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        metrics = {name: sums[name] / max(sums["images"], 1) for name in ["loss", *(f"loss_{t}" for t in config.tasks)]}
+    # ---- model, optimiser, schedule: SGD with momentum, linear warm-up then cosine decay per step
+    seed_everything(config.seed, python=True)
+    model = VisEModel(config.backbone, {task: n_classes[task] for task in config.tasks})
+    model = model.to(device, memory_format=CNN_MEMORY_FORMAT)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
+    )
+    schedule = warmup_cosine(int(config.warmup_epochs * steps_per_epoch), config.epochs * steps_per_epoch)
+    forward = model  # what train_step calls: under torchrun, the DDP wrapper that all-reduces the gradients
+    if distributed:
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def train_step(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
+        images = normalise(colour_jitter(dataset.augment(images), config.hue_jitter))
+        images = images.contiguous(memory_format=CNN_MEMORY_FORMAT)
+        with autocast(device, config.amp):
+            logits = forward(images)
+            loss, parts = vise_loss(logits, comment_targets, reaction_targets)
+        return loss, batch_stats(logits, loss, parts, comment_targets, reaction_targets)
+
+    def summarise(sums: dict[str, float]) -> dict[str, float]:
+        names = ["loss", *(f"loss_{task}" for task in config.tasks)]
+        metrics = {name: sums[name] / max(sums["images"], 1) for name in names}
         for task in ("reaction", "comment"):
             if sums[f"{task}_images"]:
                 metrics[f"{task}_acc"] = sums[f"{task}_hits"] / sums[f"{task}_images"]  # top-1, pseudo-labels
-        metrics["lr"] = scheduler.get_last_lr()[0]
-        history.append({"epoch": epoch + 1, **metrics})
-        logger.info(
-            "pretraining epoch %d/%d: %s",
-            epoch + 1,
-            config.epochs,
-            ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
-        )
+        metrics["lr"] = optimizer.param_groups[0]["lr"]  # the next step's
+        return metrics
 
-        if checkpoint_path and rank == 0:
-            checkpoint = {
-                "model": raw_model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch + 1,
-                "rng": rng_states(),
-                "config": resumable_config(config),
-                "data": fingerprint,
-                "history": history,
-            }
-            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = checkpoint_path.with_suffix(".partial")
-            torch.save(checkpoint, partial)
-            os.replace(partial, checkpoint_path)  # a kill mid-write never leaves a broken checkpoint
-        if on_epoch_end is not None and rank == 0:
-            on_epoch_end(epoch + 1, metrics)
-        if distributed:
-            dist.barrier()
-
-    return raw_model.backbone.cpu().eval(), history
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``torchrun`` entry point: the node's training, data parallel over processes (and machines).
-
-    Loads the pseudo-labels and parameters through the project's catalog, trains with
-    DistributedDataParallel (NCCL on GPUs, Gloo on CPUs), and from rank 0 logs per-epoch metrics
-    to an MLflow run and saves the backbone as a new version of ``<variant>.backbone``."""
-    import mlflow
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    from engagement_lab.hooks import log_saved_artifact
-
-    parser = argparse.ArgumentParser(prog="python -m engagement_lab.vise.train", description=main.__doc__)
-    parser.add_argument("--variant", default="vise", help="a key of pretraining.variants (default: vise)")
-    parser.add_argument("--env", default=None, help="Kedro configuration environment, e.g. paper")
-    parser.add_argument("--project-path", default=".", help="the Kedro project (default: the current folder)")
-    args = parser.parse_args(argv)
-
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    project = Path(args.project_path).resolve()
-    bootstrap_project(project)
-    if distributed and rank != 0:
-        dist.barrier()  # rank 0 first: it creates the MLflow store, which must not be created twice
-    with KedroSession.create(project_path=project, env=args.env) as session:
-        context = session.load_context()
-        if distributed and rank == 0:
-            dist.barrier()
-        params = context.params["pretraining"]
-        if args.variant not in params["variants"]:
-            raise SystemExit(f"Unknown variant {args.variant!r}; pretraining.variants has {sorted(params['variants'])}")
-        variant = params["variants"][args.variant]
-        config = TrainConfig.from_params({**params["config"], "tasks": variant["tasks"]})
-        catalog = context.catalog
-        labels, report = catalog.load("vise_pseudo_labels"), catalog.load("vise_cluster_report")
-
-        def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            mlflow.log_metrics({f"pretraining.{args.variant}.{k}": v for k, v in metrics.items()}, step=epoch)
-
-        run = mlflow.start_run(run_name=f"torchrun pretraining {args.variant}") if rank == 0 else None
-        try:
-            backbone, _ = train(config, labels, cluster_counts(report), variant["checkpoint"], on_epoch_end=log_epoch)
-            if rank == 0:
-                mlflow.log_params(
-                    {
-                        "variant": args.variant,
-                        "world_size": dist.get_world_size() if distributed else 1,
-                        **dataclasses.asdict(config),
-                    }
-                )
-                catalog.save(f"{args.variant}.backbone", backbone)
-                log_saved_artifact(catalog, f"{args.variant}.backbone")
-        finally:
-            if run is not None:
-                mlflow.end_run()
-            if distributed:
-                dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main()
+    checkpoint = None
+    if checkpoint_path:
+        checkpoint = Checkpoint(Path(checkpoint_path), resumable_config(config), data_fingerprint(labels))
+    result = fit(
+        model,
+        optimizer,
+        FitConfig(epochs=config.epochs, name="pretraining", amp=config.amp, progress=True),
+        batches,
+        train_step,
+        summarise=summarise,
+        lr_at=lambda step: config.learning_rate * schedule(step),
+        checkpoint=checkpoint,
+        on_epoch_end=on_epoch_end,
+    )
+    history = [{**row, "epoch": row["epoch"] + 1} for row in result.history]  # VisE counts epochs from 1
+    return model.backbone.cpu().eval(), history

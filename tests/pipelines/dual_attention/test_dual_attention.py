@@ -11,13 +11,13 @@ import pytest
 import torch
 from kedro.runner import SequentialRunner
 
+from engagement_lab.core.registry import DUAL_ATTENTION_MODELS
 from engagement_lab.dual_attention.analysis import iterative_kmeans, text_statistics
 from engagement_lab.dual_attention.environment import environment_distances
 from engagement_lab.dual_attention.inputs import encode_posts, fit_preprocessor
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import PAD, UNK, Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import binary_metrics
-from engagement_lab.pipelines.dual_attention import MODELS
 from engagement_lab.pipelines.dual_attention import create_pipeline as dual_attention_pipeline
 from engagement_lab.pipelines.dual_attention.nodes import _model_config, prepare_inputs, train_variant
 from engagement_lab.pipelines.user_environment import create_pipeline as user_environment_pipeline
@@ -216,7 +216,7 @@ def tiny_run(tiny_featured, tmp_path_factory):
     da["train"] = {**da["train"], "epochs": 3}
     catalog["params:user_environment"] = ue
     catalog["params:dual_attention"] = da
-    for name in MODELS:
+    for name in DUAL_ATTENTION_MODELS:
         catalog[f"params:dual_attention.models.{name}"] = da["models"][name]
     SequentialRunner().run(user_environment_pipeline() + dual_attention_pipeline(), catalog)
     return root, catalog
@@ -226,7 +226,7 @@ def test_pipeline_writes_the_results_contract(tiny_run):
     root, catalog = tiny_run
     results = catalog.load("dual_attention_metrics")
     model_input = catalog.load("user_environment_model_input")
-    assert results["pipeline"] == "dual_attention" and set(results["models"]) == set(MODELS)
+    assert results["pipeline"] == "dual_attention" and set(results["models"]) == set(DUAL_ATTENTION_MODELS)
     assert results["dataset"].startswith("instaloader: ") and results["dataset"].endswith("sample_world/instaloader")
     assert results["split_sizes"] == {s: int((model_input["split"] == s).sum()) for s in ("train", "val", "test")}
     for metrics in [*results["models"].values(), results["oracle"]]:

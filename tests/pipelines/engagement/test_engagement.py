@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from engagement_lab.core.results import contract_metrics
 from engagement_lab.engagement.data import EngagementDataError, assign_split, build_model_input
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor, hybrid_loss
 from engagement_lab.engagement.targets import (
@@ -19,7 +20,6 @@ from engagement_lab.engagement.targets import (
     popularity_score,
 )
 from engagement_lab.engagement.train import Arrays, TrainConfig, predict, train
-from engagement_lab.results import contract_metrics
 from tests.pipelines.engagement.conftest import EDITS, NO_COVER
 
 COUNTS = ["views", "likes", "comments", "shares", "favorites"]
@@ -190,7 +190,7 @@ def test_the_oracle_shows_what_is_learnable(pixelrec_run):
     assert oracle["test_r2"] > 0.45 and oracle["test_src"] > 0.6
     assert oracle["content_only_test_r2"] < oracle["test_r2"]  # ~0.2 on the demo world; noisy on 270 posts
     assert oracle["test_r2"] > models["mean_prediction"]["test_r2"] + 0.4
-    # ~270 training posts are too few to learn content (the demo-world figures are in README_engagement.md;
+    # ~270 training posts are too few to learn content (the demo-world figures are in docs/results/engagement.md;
     # learning itself is checked on a planted signal below). What must hold here: the kept regressor is the
     # epoch with the best validation R², and its scores are finite.
     history = pixelrec_run.load("engagement_model_card")["multimodal_regression"]["history"]

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engagement_lab.core.inputs_check import InputsMissingError
+from engagement_lab.core.results import contract_metrics
 from engagement_lab.engagement.data import add_text_features, build_model_input
 from engagement_lab.engagement.tabular import MIN_IMAGE_POSTS, feature_builder, image_skip_reason
 from engagement_lab.engagement.targets import engagement_score, fit_targets
-from engagement_lab.inputs_check import InputsMissingError
 from engagement_lab.pipelines.engagement.nodes import (
     build_engagement_input,
     check_inputs,
@@ -20,7 +21,6 @@ from engagement_lab.pipelines.engagement.nodes import (
     min_posts,
     oracle_scores,
 )
-from engagement_lab.results import contract_metrics
 from tests.pipelines.engagement.conftest import MISSING_COUNTS, OWN_FOLDER, fast_engagement_params, partial_export
 
 USED = ["views", "likes", "favorites"]

@@ -8,8 +8,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, pick_device
-from engagement_lab.pipelines.features.nodes import build_post_texts, embed_images, embed_post_texts
+from engagement_lab.core.training import pick_device
+from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
+from engagement_lab.features.post_texts import build_post_texts
+from engagement_lab.pipelines.features.nodes import embed_images, embed_post_texts
 from engagement_lab.world.truth import truth_by_post_id
 from tests.conftest import FAST_FEATURES as FAST
 from tests.conftest import base_params

@@ -28,7 +28,12 @@ OUTCOMES = {
     ("negative_count", "smpd"): ("users", "photo_count", "negative count, read as missing", "repaired"),
     ("negative_count", "pixelrec"): ("posts", "view_number", "negative count, read as missing", "repaired"),
     ("negative_count", "crowdtangle"): ("posts", "Likes", "negative count, read as missing", "repaired"),
-    ("negative_count", "instaloader"): ("posts", "edge_media_preview_like", "negative count, read as missing", "repaired"),
+    ("negative_count", "instaloader"): (
+        "posts",
+        "edge_media_preview_like",
+        "negative count, read as missing",
+        "repaired",
+    ),
     ("missing_count", "smpd"): ("posts", "label", "value missing", "repaired"),
     ("missing_count", "pixelrec"): ("posts", "view_number", "value missing", "repaired"),
     ("missing_count", "crowdtangle"): ("posts", "Likes", "value missing", "repaired"),
@@ -37,9 +42,13 @@ OUTCOMES = {
     ("non_utf8", "pixelrec"): ("posts", "title", "non-UTF-8 bytes decoded as latin-1", "repaired"),
     ("non_utf8", "crowdtangle"): ("posts", "Message", "non-UTF-8 bytes decoded as latin-1", "repaired"),
     ("non_utf8", "instaloader"): ("posts", "caption", "non-UTF-8 bytes decoded as latin-1", "repaired"),
-    ("zero_days", "smpd"): ("posts", "Postdate", "zero days since posting: label log2(views/days)+1 undefined, set missing",
-                            "repaired"),
-}  # fmt: skip
+    ("zero_days", "smpd"): (
+        "posts",
+        "Postdate",
+        "zero days since posting: label log2(views/days)+1 undefined, set missing",
+        "repaired",
+    ),
+}
 
 
 @pytest.mark.parametrize(("defect", "source"), list(OUTCOMES))
@@ -87,10 +96,19 @@ def test_nothing_is_lost(tiny_ingested):
     reconciliation = tiny_ingested.load("ingestion_reconciliation")
     assert reconciliation["balanced"].all()
     assert set(zip(reconciliation["source"], reconciliation["table"], strict=True)) >= {
-        ("smpd", "posts"), ("smpd", "images"), ("smpd", "users"), ("pixelrec", "posts"), ("pixelrec", "images"),
-        ("pixelrec", "interactions"), ("crowdtangle", "posts"), ("crowdtangle", "comments"), ("crowdtangle", "images"),
-        ("instaloader", "posts"), ("instaloader", "users"), ("instaloader", "images"),
-    }  # fmt: skip
+        ("smpd", "posts"),
+        ("smpd", "images"),
+        ("smpd", "users"),
+        ("pixelrec", "posts"),
+        ("pixelrec", "images"),
+        ("pixelrec", "interactions"),
+        ("crowdtangle", "posts"),
+        ("crowdtangle", "comments"),
+        ("crowdtangle", "images"),
+        ("instaloader", "posts"),
+        ("instaloader", "users"),
+        ("instaloader", "images"),
+    }
     posts = reconciliation[reconciliation["table"] == "posts"].set_index("source")
     assert (posts.loc[["smpd", "pixelrec", "crowdtangle"], "records_in"] == 408).all()  # 400 + 8 duplicates
     assert (posts.loc[["smpd", "pixelrec", "crowdtangle"], "rejected"] == 8).all()
@@ -126,8 +144,9 @@ def test_strict_mode_passes_a_clean_world(tmp_path):
 
 
 def test_a_selected_source_without_data_is_named(tmp_path):
-    catalog = run_sample_world(tmp_path, world_params(preset="tiny", formats=["smpd"], render_images=False,
-                                                      emotion_subset_size=0))  # fmt: skip
+    catalog = run_sample_world(
+        tmp_path, world_params(preset="tiny", formats=["smpd"], render_images=False, emotion_subset_size=0)
+    )
     with pytest.raises(
         IngestionError, match="pixelrec is selected in ingestion.sources but .*pixelrec is missing or empty"
     ):
@@ -144,8 +163,9 @@ def test_unknown_source_is_named(tiny_world):
 
 @pytest.mark.parametrize(("names", "orient"), [("2020", "records"), ("2019", "records")])
 def test_smpd_variants_ingest_the_same(tmp_path, names, orient):
-    catalog = run_sample_world(tmp_path, world_params(preset="tiny", formats=["smpd"], smpd_names=names,
-                                                      smpd_user_orient=orient))  # fmt: skip
+    catalog = run_sample_world(
+        tmp_path, world_params(preset="tiny", formats=["smpd"], smpd_names=names, smpd_user_orient=orient)
+    )
     run_ingestion(catalog, sources=["smpd"])
     users = catalog.load("users")
     truth = catalog.load("ground_truth_users")
@@ -159,7 +179,7 @@ def test_pipeline_slice_runs_on_a_memory_catalog(tiny_world):
     catalog = DataCatalog()
     catalog["raw_pixelrec"] = world_catalog.load("sample_world_pixelrec")  # the folder the sample world wrote
     catalog["params:ingestion"] = base_params("ingestion")
-    out = SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["pixelrec"]), catalog)
+    out = SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["ingestion.pixelrec"]), catalog)
     ingested = out["ingested_pixelrec"].load()
     assert len(ingested.tables["posts"]) == 400 and ingested.records_in["posts"] == 408
     rejected = ingested.issues[ingested.issues["action"] == "rejected"]

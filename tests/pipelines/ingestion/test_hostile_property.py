@@ -28,7 +28,7 @@ from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
 from engagement_lab.pipelines.ingestion.nodes import combine_sources, reconcile
 from tests.conftest import base_params
-from tests.pipelines.ingestion.raw_folders import (
+from tests.ingestion.raw_folders import (
     crowdtangle_folder,
     instaloader_files,
     jpeg,

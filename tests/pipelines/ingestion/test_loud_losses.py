@@ -15,7 +15,7 @@ from engagement_lab.ingestion.common import Ingested, IngestionError, Issues, co
 from engagement_lab.pipelines.ingestion import create_pipeline, nodes
 from engagement_lab.pipelines.ingestion.nodes import READERS, TABLES, combine_sources, make_reader
 from tests.conftest import base_params
-from tests.pipelines.ingestion.raw_folders import (
+from tests.ingestion.raw_folders import (
     CROWDTANGLE_COLUMNS,
     PIXELREC_COLUMNS,
     csv_text,

@@ -16,9 +16,15 @@ def part(source: str, posts: pd.DataFrame, users: pd.DataFrame) -> Ingested:
 
 
 def test_posts_from_the_future_are_rejected_and_reconciled():
-    posts = pd.DataFrame({"post_id": ["smpd:1", "smpd:2"], "source": "smpd", "user_id": "smpd:u",
-                          "posted_at": pd.to_datetime(["2016-01-01", "2016-09-01"], utc=True),
-                          "observed_at": pd.Timestamp("2016-07-15", tz="UTC")})  # fmt: skip
+    posts = pd.DataFrame(
+        {
+            "post_id": ["smpd:1", "smpd:2"],
+            "source": "smpd",
+            "user_id": "smpd:u",
+            "posted_at": pd.to_datetime(["2016-01-01", "2016-09-01"], utc=True),
+            "observed_at": pd.Timestamp("2016-07-15", tz="UTC"),
+        }
+    )
     users = pd.DataFrame({"user_id": ["smpd:u"], "source": "smpd"})
     # One post of two is rejected: far over the loss share that stops a run, which is not what this checks.
     out = combine_sources(part("smpd", posts, users), base_params("ingestion", max_rejected_share=1.0))
@@ -26,7 +32,12 @@ def test_posts_from_the_future_are_rejected_and_reconciled():
     assert kept["post_id"].tolist() == ["smpd:1"]
     row = quarantine.iloc[0]
     assert (row["source"], row["record"], row["field"], row["reason"], row["action"]) == (
-        "smpd", "smpd:2", "posted_at", "posted after it was observed", "rejected")  # fmt: skip
+        "smpd",
+        "smpd:2",
+        "posted_at",
+        "posted after it was observed",
+        "rejected",
+    )
     posts_row = reconciliation.set_index("table").loc["posts"]
     assert (posts_row["records_in"], posts_row["canonical"], posts_row["rejected"], posts_row["balanced"]) == (
         2,
@@ -37,8 +48,13 @@ def test_posts_from_the_future_are_rejected_and_reconciled():
 
 
 def test_a_post_without_its_users_profile_gets_a_minimal_user():
-    posts = pd.DataFrame({"post_id": ["instaloader:a", "instaloader:b"], "source": "instaloader",
-                          "user_id": ["instaloader:1", "instaloader:2"]})  # fmt: skip
+    posts = pd.DataFrame(
+        {
+            "post_id": ["instaloader:a", "instaloader:b"],
+            "source": "instaloader",
+            "user_id": ["instaloader:1", "instaloader:2"],
+        }
+    )
     users = pd.DataFrame({"user_id": ["instaloader:1"], "source": "instaloader", "followers": [10]})
     out = combine_sources(part("instaloader", posts, users), base_params("ingestion"))
     users_out, quarantine = out[1], out[-2]

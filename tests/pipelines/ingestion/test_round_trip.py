@@ -10,17 +10,40 @@ from tests.conftest import NATIVE_ID
 
 # What each format carries, as (canonical column, truth column).
 FIELDS = {
-    "smpd": [("title", "title"), ("category", "category"), ("subcategory", "subcategory"), ("concept", "concept"),
-             ("posted_at", "posted_at"), ("observed_at", "observed_at"), ("popularity_label", "label")],
-    "pixelrec": [("title", "title"), ("caption", "description"), ("views", "views"), ("likes", "likes"),
-                 ("comments", "comments"), ("shares", "shares"), ("favorites", "favorites"), ("coins", "coins"),
-                 ("barrage", "barrage")],
-    "crowdtangle": [("caption", "caption"), ("posted_at", "posted_at"), ("likes", "likes"), ("comments", "comments"),
-                    ("shares", "shares"), ("reaction_haha", "reaction_haha"), ("reaction_sorry", "reaction_sorry"),
-                    ("reaction_angry", "reaction_angry"), ("reaction_wow", "reaction_wow"),
-                    ("reaction_love", "reaction_love")],
+    "smpd": [
+        ("title", "title"),
+        ("category", "category"),
+        ("subcategory", "subcategory"),
+        ("concept", "concept"),
+        ("posted_at", "posted_at"),
+        ("observed_at", "observed_at"),
+        ("popularity_label", "label"),
+    ],
+    "pixelrec": [
+        ("title", "title"),
+        ("caption", "description"),
+        ("views", "views"),
+        ("likes", "likes"),
+        ("comments", "comments"),
+        ("shares", "shares"),
+        ("favorites", "favorites"),
+        ("coins", "coins"),
+        ("barrage", "barrage"),
+    ],
+    "crowdtangle": [
+        ("caption", "caption"),
+        ("posted_at", "posted_at"),
+        ("likes", "likes"),
+        ("comments", "comments"),
+        ("shares", "shares"),
+        ("reaction_haha", "reaction_haha"),
+        ("reaction_sorry", "reaction_sorry"),
+        ("reaction_angry", "reaction_angry"),
+        ("reaction_wow", "reaction_wow"),
+        ("reaction_love", "reaction_love"),
+    ],
     "instaloader": [("caption", "caption"), ("posted_at", "posted_at"), ("likes", "likes"), ("comments", "comments")],
-}  # fmt: skip
+}
 
 
 def joined(catalog, source: str) -> pd.DataFrame:
@@ -67,8 +90,9 @@ def test_users_round_trip(tiny_ingested):
     assert np.allclose(np.stack(smpd["user_description"]), np.stack(smpd["user_description_t"]), atol=1e-5)
     insta = users[users["source"] == "instaloader"].merge(truth, on="username", suffixes=("", "_t"))
     assert len(insta) == len(truth) and (insta["followers"] == insta["followers_t"]).all()
-    pages = users[users["source"] == "crowdtangle"].merge(truth, left_on="native_id",
-                                                          right_on=truth["fb_page_id"].astype(str), suffixes=("", "_t"))  # fmt: skip
+    pages = users[users["source"] == "crowdtangle"].merge(
+        truth, left_on="native_id", right_on=truth["fb_page_id"].astype(str), suffixes=("", "_t")
+    )
     assert len(pages) == len(truth) and (pages["followers"] == pages["followers_t"]).all()
 
 

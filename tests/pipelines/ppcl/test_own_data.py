@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engagement_lab.inputs_check import InputsMissingError
+from engagement_lab.core.inputs_check import InputsMissingError
 from engagement_lab.pipelines.ppcl.nodes import (
     build_ppcl_input,
     check_inputs,

@@ -9,9 +9,9 @@ import torch
 from kedro.io import MemoryDataset
 from kedro.runner import SequentialRunner
 
+from engagement_lab.core.registry import PPCL_MODELS
 from engagement_lab.pipelines.ppcl import create_pipeline
 from engagement_lab.pipelines.ppcl.nodes import build_ppcl_input, split_posts
-from engagement_lab.pipelines.ppcl.pipeline import MODELS
 from engagement_lab.ppcl.data import PPCLDataError, Preprocessor
 from engagement_lab.ppcl.model import load_model
 from engagement_lab.ppcl.train import Split, predict
@@ -35,14 +35,14 @@ def test_contract_has_every_model_with_seed_statistics_and_the_oracle(ppcl_run):
     results = ppcl_run.load("ppcl_metrics")
     assert results["pipeline"] == "ppcl" and results["seed"] == [0, 1]
     assert results["dataset"].startswith("smpd: ") and "oracle_omitted" not in results  # the folder ingestion read
-    assert set(results["models"]) == {*MODELS, "catboost", "tfidf_ridge", "mean_prediction"}
+    assert set(results["models"]) == {*PPCL_MODELS, "catboost", "tfidf_ridge", "mean_prediction"}
     sizes = results["split_sizes"]
     posts, quarantined = sizes["input_posts"], sizes["input_quarantined"]
     assert sizes["train"] + sizes["val"] + sizes["test"] == sizes["input_modelled"] == posts - quarantined
     assert quarantined >= 1  # the tiny world injects zero-day and missing-label posts
     assert abs(sizes["test"] - 0.1 * sizes["input_modelled"]) <= 1
     assert sizes["train_full_100k"] == round(sizes["train"] / 3)
-    for name in (*MODELS, "catboost"):
+    for name in (*PPCL_MODELS, "catboost"):
         metrics = results["models"][name]
         for key in ("test_mae", "test_mae_std", "test_mse", "test_src", "test_src_std", "val_mae"):
             assert np.isfinite(metrics[key]), (name, key)

@@ -11,7 +11,8 @@ import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
-from engagement_lab.datasets import RawFolder, RawFolderDataset
+from engagement_lab.core.raw import RawFolder
+from engagement_lab.datasets import RawFolderDataset
 from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_models
 from engagement_lab.pipelines.predict import create_pipeline
 from engagement_lab.pipelines.predict.nodes import read_new_posts

@@ -1,4 +1,4 @@
-"""The models predict scores with, registered by reporting's register_models: each loads back from the MLflow
+"""The models predict scores with, registered by reporting's register_* nodes: each loads back from the MLflow
 registry by name with a signature and gives the trained model's own test predictions from one float matrix."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from engagement_lab.dual_attention.inputs import INPUTS, encode_model_input
-from engagement_lab.pipelines.reporting.nodes import register_models
+from engagement_lab.pipelines.reporting.nodes import register_dual_attention_model, register_ppcl_model
 from tests.conftest import base_params
 from tests.pipelines.predict.conftest import predict_catalog
 
@@ -30,15 +30,21 @@ def test_dual_attention_and_ppcl_register_and_reproduce_their_test_predictions(t
         "ppcl_preprocessor": catalog.load("ppcl_full_preprocessor"),
         "ppcl_split_input": catalog.load("ppcl_split_input"),
     }
-    result = register_models(
+    dual_attention = register_dual_attention_model(
         params,
-        {},
-        None,
-        None,
-        **companions,
-        dual_attention__full=catalog.load("dual_attention_full_model"),
-        ppcl__full=catalog.load("ppcl_full_model"),
+        catalog.load("dual_attention_full_model"),
+        companions["dual_attention_history"],
+        companions["dual_attention_preprocessor"],
+        companions["user_environment_model_input"],
     )
+    ppcl = register_ppcl_model(
+        params,
+        catalog.load("ppcl_full_model"),
+        companions["ppcl_card"],
+        companions["ppcl_preprocessor"],
+        companions["ppcl_split_input"],
+    )
+    result = {"registered": dual_attention["registered"] + ppcl["registered"], "skipped": dual_attention["skipped"]}
     assert result["skipped"] == []
     assert {row["registered_model"]: row["flavor"] for row in result["registered"]} == {
         "dual_attention.full": "pytorch",

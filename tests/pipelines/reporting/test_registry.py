@@ -1,4 +1,4 @@
-"""register_models: saved models → MLflow (pytorch and catboost flavours) with signatures, registered in a
+"""The register_* nodes: saved models → MLflow (pytorch and catboost flavours) with signatures, registered in a
 SQLite model registry, loaded back by name and giving the same predictions as the models themselves."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 from catboost import CatBoostClassifier
 
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig
-from engagement_lab.pipelines.reporting.nodes import register_models
+from engagement_lab.pipelines.reporting.nodes import register_engagement_models, register_vise_backbones
 from engagement_lab.vise.models import small_resnet
 from tests.conftest import base_params
 
@@ -62,18 +62,25 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
     params = base_params("reporting")
     params["registry"]["input_example_rows"] = 3
 
-    result = register_models(
+    engagement = register_engagement_models(
         params,
-        {"config": {"backbone": "resnet_small", "image_size": 32}},
         labelled,
         {"fusion_concat": {"model": config.to_dict()}},
-        engagement__catboost_paper={"features": features, "model": catboost, "feature_set": "paper"},
-        engagement__fusion_concat=fusion.state_dict(),
-        engagement__fusion_gated=None,  # its pipeline has not run
-        pretraining__vise={k: v.clone() for k, v in backbone.state_dict().items()},
+        catboost_paper={"features": features, "model": catboost, "feature_set": "paper"},
+        fusion_concat=fusion.state_dict(),
+        fusion_gated=None,  # its pipeline has not run
     )
+    backbones = register_vise_backbones(
+        params,
+        {"config": {"backbone": "resnet_small", "image_size": 32}},
+        vise={k: v.clone() for k, v in backbone.state_dict().items()},
+    )
+    result = {
+        "registered": engagement["registered"] + backbones["registered"],
+        "skipped": engagement["skipped"] + backbones["skipped"],
+    }
 
-    assert result["skipped"] == ["engagement__fusion_gated"]
+    assert result["skipped"] == ["engagement.fusion_gated"]
     names = {row["registered_model"]: row for row in result["registered"]}
     assert set(names) == {"engagement.catboost_paper", "engagement.fusion_concat", "pretraining.vise"}
     assert {row["flavor"] for row in result["registered"]} == {"catboost", "pytorch"}
@@ -119,5 +126,5 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
 def test_registry_can_be_switched_off():
     params = base_params("reporting")
     params["registry"]["enabled"] = False
-    result = register_models(params, {}, None, None, engagement__fusion_concat={"w": torch.zeros(1)})
-    assert result == {"registered": [], "skipped": ["engagement__fusion_concat"]}
+    result = register_engagement_models(params, None, None, fusion_concat={"w": torch.zeros(1)})
+    assert result == {"registered": [], "skipped": ["engagement.fusion_concat"]}

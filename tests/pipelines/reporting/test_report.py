@@ -12,13 +12,13 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
+from engagement_lab.core.results import results_contract
 from engagement_lab.hooks import MissingResultsError, ReportingInputsHook
 from engagement_lab.pipelines.reporting import create_pipeline
 from engagement_lab.pipelines.reporting.nodes import build_report, popularity_plot
 from engagement_lab.pipelines.reporting.pipeline import CONTRACTS
 from engagement_lab.reporting.figures import confusion_figure, placeholder
 from engagement_lab.reporting.tables import check_contract, contract_tables, not_run
-from engagement_lab.results import results_contract
 from tests.conftest import base_params
 
 
@@ -164,7 +164,7 @@ def _reporting_catalog(tmp_path, on_missing: str) -> tuple[DataCatalog, object]:
     for name in CONTRACTS.values():
         catalog[name] = JSONDataset(filepath=str(tmp_path / name / "metrics.json"), version=None)
     catalog.save(first, _regression_contract())
-    pipeline = create_pipeline().only_nodes("comparison_plot")
+    pipeline = create_pipeline().only_nodes("reporting.comparison_plot")
     return catalog, (first, rest, pipeline)
 
 
@@ -199,7 +199,7 @@ def test_report_pipeline_slice_writes_both_files(tmp_path):
         catalog[f"reporting_{name}_plot"] = MemoryDataset(figure, copy_mode="assign")
     catalog["report_md"] = TextDataset(filepath=str(tmp_path / "report.md"))
     catalog["report_html"] = TextDataset(filepath=str(tmp_path / "report.html"))
-    SequentialRunner().run(create_pipeline().only_nodes("build_report"), catalog)
+    SequentialRunner().run(create_pipeline().only_nodes("reporting.build_report"), catalog)
     markdown = (tmp_path / "report.md").read_text()
     assert "no_cl" in markdown and "regressor" in markdown and "Not run" in markdown
     assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")

@@ -7,12 +7,12 @@ import pytest
 from kedro.runner import SequentialRunner
 from PIL import Image
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
+from engagement_lab.core.results import contract_metrics
 from engagement_lab.pipelines.demo import on_sample_world
 from engagement_lab.pipelines.pretraining import create_pipeline as pretraining_pipeline
 from engagement_lab.pipelines.transfer_evaluation import create_pipeline
 from engagement_lab.pipelines.transfer_evaluation.nodes import list_emotion_images
-from engagement_lab.results import contract_metrics
 from engagement_lab.vise.transfer import linear_evaluation, random_splits
 from tests.conftest import add_params, base_params
 

@@ -14,9 +14,8 @@ import pkgutil
 
 from kedro.pipeline import Pipeline
 
-# The raw folders the project reads, by the name after ``raw_``: the four sources, the new posts
-# that predict scores and the labelled images of VisE's transfer evaluation.
-RAW_FOLDERS = ("smpd", "pixelrec", "crowdtangle", "instaloader", "new_posts", "emotion_subset")
+from engagement_lab.core.registry import RAW_FOLDERS
+
 DEMO_INPUTS = {f"raw_{name}": f"sample_world_{name}" for name in RAW_FOLDERS}
 # Not part of the own-data run (``kedro run``): the sample world writes the demo's data; predict scores
 # new posts once models exist (``kedro run --pipelines=predict``).
@@ -30,8 +29,8 @@ def on_sample_world(pipeline: Pipeline) -> Pipeline:
 
 
 def project_pipelines() -> dict[str, Pipeline]:
-    """Every pipeline package under ``engagement_lab.pipelines`` but this one, built afresh: during
-    ``kedro run --pipelines=x`` Kedro's registry loads only x."""
+    """Every pipeline package under ``engagement_lab.pipelines`` but this one, built afresh (Kedro's
+    ``find_pipelines`` would build this one too, which builds the others: a loop)."""
     package = importlib.import_module("engagement_lab.pipelines")
     return {
         module.name: importlib.import_module(f"{package.__name__}.{module.name}").create_pipeline()

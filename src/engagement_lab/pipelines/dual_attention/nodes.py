@@ -15,13 +15,13 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
 from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
 from engagement_lab.dual_attention.text import Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)

@@ -1,12 +1,14 @@
 """The ``dual_attention`` pipeline: one training template, one namespace per model of Tables I–II.
 
-Each model (``visual``, ..., ``full``) is the same ``train`` node under its own namespace (as in
-kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
+Each model (``core.registry.DUAL_ATTENTION_MODELS``: ``visual``, ..., ``full``) is the same ``train`` node under
+its own namespace (``dual_attention.full``, as in kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
 ``dual_attention_<model>_model`` / ``_predictions`` / ``_history``. One node then scores them all
 on test (the results contract); three analysis nodes reproduce §IV-D–F.
 """
 
 from kedro.pipeline import Node, Pipeline
+
+from engagement_lab.core.registry import DUAL_ATTENTION_MODELS
 
 from .nodes import (
     attention_samples,
@@ -16,22 +18,6 @@ from .nodes import (
     prepare_inputs,
     train_variant,
     word_statistics,
-)
-
-# Tables I and II: the paper's baselines, then the ablations; "full" is the dual-attention model.
-# The names must match the keys of params:dual_attention.models.
-MODELS = (
-    "visual",
-    "textual",
-    "early_fusion",
-    "late_fusion",
-    "ccr",
-    "similarity",
-    "e_attn",
-    "env",
-    "env_i_attn",
-    "e_attn_env",
-    "full",
 )
 
 
@@ -79,7 +65,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
+    models = sum((model_pipeline(name) for name in DUAL_ATTENTION_MODELS), Pipeline([]))
     report = Pipeline(
         [
             Node(
@@ -90,7 +76,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:dual_attention",
                     "params:user_environment",
                     "ingestion_sources",
-                    *(f"dual_attention_{m}_predictions" for m in MODELS),
+                    *(f"dual_attention_{m}_predictions" for m in DUAL_ATTENTION_MODELS),
                 ],
                 [
                     "dual_attention_metrics",
@@ -120,4 +106,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return prepare + models + report
+    return Pipeline(prepare + models + report, namespace="dual_attention", prefix_datasets_with_namespace=False)

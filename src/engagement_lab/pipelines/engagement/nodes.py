@@ -13,8 +13,10 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
+from engagement_lab.core.metrics import classification_metrics, regression_metrics
+from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.engagement.data import MIN_SPLIT_POSTS, assign_split, build_model_input, with_count_columns
-from engagement_lab.engagement.metrics import classification_metrics, regression_metrics
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
 from engagement_lab.engagement.tabular import (
     cross_validate,
@@ -38,8 +40,6 @@ from engagement_lab.engagement.targets import (
 from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
 from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.inputs_check import input_check, missing_source, require_inputs
-from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -319,18 +319,14 @@ def report(
     input_stats: dict[str, int],
     labelled: pd.DataFrame,
     target_spec: dict[str, Any],
-    catboost_paper: dict[str, float],
-    catboost_pre_publication: dict[str, float],
-    fusion_concat: dict[str, float],
-    fusion_cross_attention: dict[str, float],
-    fusion_gated: dict[str, float],
-    regression: dict[str, float],
     baseline_scores: dict[str, dict[str, float]],
     oracle: dict[str, Any],
     ingestion_sources: dict[str, Any] | None,
     params: dict[str, Any],
+    **model_scores: dict[str, float],
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """The results contract (metrics.json) and the same numbers for MLflow."""
+    """The results contract (metrics.json) and the same numbers for MLflow; ``model_scores`` are the test
+    scores of each trained model by name (``catboost_paper``, ..., ``multimodal_regression``)."""
     split_sizes = labelled["split"].value_counts().to_dict()
     split_sizes.update(
         {
@@ -339,19 +335,12 @@ def report(
         }
     )
     split_sizes.update({k: v for k, v in input_stats.items()})
-    regression = dict(regression)
+    regression = dict(model_scores["multimodal_regression"])
     scores = oracle["scores"]
     if scores.get("test_r2"):
         regression["test_r2_fraction_of_oracle"] = regression["test_r2"] / scores["test_r2"]
-    models = {
-        "catboost_paper": catboost_paper,
-        "catboost_pre_publication": catboost_pre_publication,
-        "fusion_concat": fusion_concat,
-        "fusion_cross_attention": fusion_cross_attention,
-        "fusion_gated": fusion_gated,
-        "multimodal_regression": regression,
-        **baseline_scores,
-    }
+    models = {**model_scores, "multimodal_regression": regression, **baseline_scores}
+    catboost_paper, catboost_pre_publication = model_scores["catboost_paper"], model_scores["catboost_pre_publication"]
     leak = {
         metric: catboost_paper[metric] - catboost_pre_publication[metric]
         for metric in ("test_accuracy", "test_macro_f1", "test_weighted_f1", "cv_accuracy_mean", "cv_macro_f1_mean")

@@ -4,14 +4,14 @@ input check (tag ``input_check``: no posts of the source, no view or interaction
 the pipeline is skipped with the reason) → model input → split + targets (fitted on train) → CatBoost per
 feature set (``paper`` leaks the counts, ``pre_publication`` does not), the §4.1 fusion classifier per
 fusion strategy, the §4.3 multimodal regressor, baselines and the oracle → the results contract. Each
-CatBoost feature set and each fusion strategy is one template pipeline under its own namespace.
+CatBoost feature set and each fusion strategy is one template pipeline under its own namespace
+(``engagement.catboost_paper``, ``engagement.fusion_gated``, ...; the lists are in ``core.registry``).
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.engagement.models import FUSIONS
-from engagement_lab.engagement.tabular import FEATURE_SETS
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.registry import ENGAGEMENT_FEATURE_SETS, ENGAGEMENT_FUSIONS
 
 from .nodes import (
     baselines,
@@ -98,8 +98,8 @@ def prepare_pipeline() -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = prepare_pipeline()
-    models = sum((catboost_pipeline(f) for f in FEATURE_SETS), Pipeline([])) + sum(
-        (fusion_pipeline(f) for f in FUSIONS), Pipeline([])
+    models = sum((catboost_pipeline(f) for f in ENGAGEMENT_FEATURE_SETS), Pipeline([])) + sum(
+        (fusion_pipeline(f) for f in ENGAGEMENT_FUSIONS), Pipeline([])
     )
     evaluate = Pipeline(
         [
@@ -120,18 +120,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 report,
-                [
-                    "engagement_input_stats",
-                    "engagement_labelled",
-                    "engagement_target_spec",
-                    *(f"engagement_catboost_{f}_scores" for f in FEATURE_SETS),
-                    *(f"engagement_fusion_{f}_scores" for f in FUSIONS),
-                    "engagement_regression_scores",
-                    "engagement_baseline_scores",
-                    "engagement_oracle_scores",
-                    "ingestion_sources",
-                    PARAMS,
-                ],
+                {
+                    "input_stats": "engagement_input_stats",
+                    "labelled": "engagement_labelled",
+                    "target_spec": "engagement_target_spec",
+                    "baseline_scores": "engagement_baseline_scores",
+                    "oracle": "engagement_oracle_scores",
+                    "ingestion_sources": "ingestion_sources",
+                    "params": PARAMS,
+                    **{f"catboost_{f}": f"engagement_catboost_{f}_scores" for f in ENGAGEMENT_FEATURE_SETS},
+                    **{f"fusion_{f}": f"engagement_fusion_{f}_scores" for f in ENGAGEMENT_FUSIONS},
+                    "multimodal_regression": "engagement_regression_scores",
+                },
                 ["engagement_metrics", "engagement_mlflow_metrics"],
                 name="report",
             ),
@@ -139,7 +139,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 model_card,
                 [
                     "engagement_target_spec",
-                    *(f"engagement_fusion_{f}_card" for f in FUSIONS),
+                    *(f"engagement_fusion_{f}_card" for f in ENGAGEMENT_FUSIONS),
                     "engagement_regression_card",
                 ],
                 "engagement_model_card",
@@ -147,4 +147,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return prepare + models + evaluate
+    return Pipeline(prepare + models + evaluate, namespace="engagement", prefix_datasets_with_namespace=False)

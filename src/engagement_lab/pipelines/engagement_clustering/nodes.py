@@ -19,7 +19,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from engagement_lab.inputs_check import input_check, missing_source, require_inputs
+from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
 
 from .nodes import (
     assign_pseudo_labels,
@@ -72,5 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["vise_cluster_report", "engagement_clustering_metrics"],
                 name="cluster_quality",
             ),
-        ]
+        ],
+        namespace="engagement_clustering",
+        prefix_datasets_with_namespace=False,
     )

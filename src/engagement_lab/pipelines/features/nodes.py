@@ -6,7 +6,6 @@ that the cache does not hold yet; the same picture in four formats is embedded o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -16,23 +15,6 @@ import pandas as pd
 from engagement_lab.features.encoders import embed_image_files, embed_texts
 
 logger = logging.getLogger(__name__)
-
-
-def build_post_texts(posts: pd.DataFrame) -> pd.DataFrame:
-    """One text per post (title, caption and tags, as present) and its content hash."""
-    parts = [
-        posts["title"].fillna(""),
-        posts["caption"].fillna(""),
-        posts["tags"].map(lambda t: "" if t is None else " ".join(t)),
-    ]
-    text = (parts[0] + " " + parts[1] + " " + parts[2]).str.split().str.join(" ").fillna("")
-    return pd.DataFrame(
-        {
-            "post_id": posts["post_id"],
-            "text": text,
-            "text_sha1": text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest()),
-        }
-    )
 
 
 def _update_cache(

@@ -2,7 +2,9 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_post_texts, embed_images, embed_post_texts, feature_metrics
+from engagement_lab.features.post_texts import build_post_texts
+
+from .nodes import embed_images, embed_post_texts, feature_metrics
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,5 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "feature_metrics",
                 name="feature_metrics",
             ),
-        ]
+        ],
+        namespace="features",
+        prefix_datasets_with_namespace=False,
     )

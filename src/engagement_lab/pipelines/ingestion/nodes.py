@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty, run_start
 from engagement_lab.ingestion.instaloader import read_instaloader
 from engagement_lab.ingestion.smpd import read_smpd
@@ -121,8 +121,9 @@ def _add_missing_users(posts: pd.DataFrame, users: pd.DataFrame) -> tuple[pd.Dat
     frames = []
     for source, group in stub.groupby("source"):
         issues = Issues(source)
-        issues.add_many("users", "-", group["user_id"], "user_id",
-                        "user has no profile record: minimal user row added", "repaired")  # fmt: skip
+        issues.add_many(
+            "users", "-", group["user_id"], "user_id", "user has no profile record: minimal user row added", "repaired"
+        )
         frames.append(issues.frame())
     if not frames:
         return users, Issues("-").frame()

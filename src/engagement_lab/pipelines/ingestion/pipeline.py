@@ -1,6 +1,6 @@
 """The ``ingestion`` pipeline: one namespaced reader per raw format, then combine.
 
-Each source is the same one-node template under its own namespace (``smpd.ingest_smpd``,
+Each source is the same one-node template under its own namespace (``ingestion.smpd.ingest_smpd``,
 ...), reading ``raw_<source>``; ``ingestion.sources`` chooses which are read.
 """
 
@@ -43,4 +43,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return readers + combine
+    return Pipeline(readers + combine, namespace="ingestion", prefix_datasets_with_namespace=False)

@@ -17,9 +17,11 @@ from plotly.subplots import make_subplots
 from sklearn.linear_model import LinearRegression
 from torch import nn
 
+from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
+from engagement_lab.core.registry import PPCL_FEATURE_VIEWS
+from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.features.text_baselines import tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.ppcl.data import (
     MIN_SPLIT_POSTS,
     Preprocessor,
@@ -32,7 +34,6 @@ from engagement_lab.ppcl.data import (
 from engagement_lab.ppcl.model import ModelConfig, load_model
 from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
 from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
-from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -338,10 +339,10 @@ def evaluate(
     return results, contract_metrics(results), table
 
 
-def feature_view(split_input: pd.DataFrame, params: dict[str, Any], *models: Any) -> go.Figure:
+def feature_view(split_input: pd.DataFrame, *models: Any) -> go.Figure:
     """§6.4 / Figure 3: a 2-D SVD of the popularity features f^pop on test, coloured by the target, for each
-    (state dict, preprocessor, card) triple given (PPCL and w/o CL)."""
-    names = params["feature_view"]["models"]
+    (state dict, preprocessor, card) triple given: the models of ``core.registry.PPCL_FEATURE_VIEWS``."""
+    names = PPCL_FEATURE_VIEWS
     triples = [models[i : i + 3] for i in range(0, len(models), 3)]
     fig = make_subplots(rows=1, cols=len(triples), subplot_titles=names)
     test = split_input[split_input["split"] == "test"]

@@ -3,14 +3,16 @@
 input check (tag ``input_check``: no posts of the source or too few with a target → the pipeline is skipped
 with the reason) → canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model
 (``full``, ``no_cl``, single tasks, pairs, ``random_sampling``, ``no_aug``, ``rnc`` and the
-data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace, reading
+data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace (``ppcl.full``, ...; the list is
+``core.registry.PPCL_MODELS``), reading
 ``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
 (Figure 3) and predicted-vs-true for the full model.
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS
 
 from .nodes import (
     build_ppcl_input,
@@ -24,26 +26,6 @@ from .nodes import (
     train_tfidf_ridge,
     train_variant,
 )
-
-# Tables 1–2 and the data-efficiency rows; must match the keys of params:ppcl.models.
-MODELS = (
-    "full",
-    "no_cl",
-    "crd",
-    "uisd",
-    "uid",
-    "crd_uisd",
-    "crd_uid",
-    "uisd_uid",
-    "random_sampling",
-    "no_aug",
-    "rnc",
-    "full_100k",
-    "no_cl_100k",
-    "full_200k",
-    "no_cl_200k",
-)
-VIEWED = ("full", "no_cl")  # Figure 3: PPCL and w/o CL
 
 
 def model_pipeline(name: str) -> Pipeline:
@@ -59,7 +41,7 @@ def model_pipeline(name: str) -> Pipeline:
     )
     return Pipeline(
         template,
-        namespace=f"ppcl.{name}",  # dual_attention has a `full` namespace too
+        namespace=name,
         inputs={"split_input": "ppcl_split_input"},
         outputs={
             "model": f"ppcl_{name}_model",
@@ -96,7 +78,7 @@ def prepare_pipeline() -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = prepare_pipeline()
-    models = sum((model_pipeline(name) for name in MODELS), Pipeline([]))
+    models = sum((model_pipeline(name) for name in PPCL_MODELS), Pipeline([]))
     report = Pipeline(
         [
             Node(
@@ -121,7 +103,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:ppcl",
                     "ppcl_catboost_predictions",
                     "ppcl_tfidf_ridge_predictions",
-                    *(f"ppcl_{m}_predictions" for m in MODELS),
+                    *(f"ppcl_{m}_predictions" for m in PPCL_MODELS),
                 ],
                 ["ppcl_metrics", "ppcl_mlflow_metrics", "ppcl_results_table"],
                 name="evaluate_ppcl",
@@ -130,8 +112,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 feature_view,
                 [
                     "ppcl_split_input",
-                    "params:ppcl",
-                    *(f"ppcl_{m}_{k}" for m in VIEWED for k in ("model", "preprocessor", "card")),
+                    *(f"ppcl_{m}_{k}" for m in PPCL_FEATURE_VIEWS for k in ("model", "preprocessor", "card")),
                 ],
                 "ppcl_feature_plot",
                 name="ppcl_feature_view",
@@ -145,4 +126,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(model_card, ["ppcl_full_card", "params:ppcl"], "ppcl_model_card", name="ppcl_model_card"),
         ]
     )
-    return prepare + models + report
+    return Pipeline(prepare + models + report, namespace="ppcl", prefix_datasets_with_namespace=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from engagement_lab.datasets import RawFolder
+from engagement_lab.core.raw import RawFolder
 from engagement_lab.dual_attention.text import TopicModel
 from engagement_lab.features.encoders import torch_threads
 from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder

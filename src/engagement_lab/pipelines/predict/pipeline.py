@@ -12,6 +12,12 @@ from collections.abc import Callable
 
 from kedro.pipeline import Node, Pipeline
 
+from engagement_lab.core.registry import (
+    SCORING_DUAL_ATTENTION_MODEL,
+    SCORING_ENGAGEMENT_FEATURE_SET,
+    SCORING_PPCL_MODEL,
+)
+
 from .nodes import (
     embed_new_posts,
     make_engagement_scorer,
@@ -22,16 +28,13 @@ from .nodes import (
 )
 
 PARAMS = "params:predict"
-DUAL_ATTENTION_MODEL = "full"  # the dual-attention model of Tables I–II that scores new posts
-PPCL_MODEL = "full"  # PPCL with its three contrastive tasks (Table 1); ppcl_model_card describes it
-ENGAGEMENT_FEATURE_SET = "pre_publication"  # the CatBoost feature set that needs no engagement counts
 
 
 def scorer(name: str, node: Node, inputs: dict[str, str], parameters: set[str]) -> Pipeline:
     """One model's scorer: ``node`` reads ``features`` (+ its model inputs) and writes ``scores``."""
     return Pipeline(
         [node],
-        namespace=f"predict.{name}",
+        namespace=name,
         inputs={"features": "predict_features", **inputs},
         outputs={"scores": f"predict_{name}_scores"},
         parameters=parameters,
@@ -39,7 +42,7 @@ def scorer(name: str, node: Node, inputs: dict[str, str], parameters: set[str]) 
 
 
 def dual_attention_scorer() -> Pipeline:
-    model = DUAL_ATTENTION_MODEL
+    model = SCORING_DUAL_ATTENTION_MODEL
     return scorer(
         "dual_attention",
         Node(
@@ -73,9 +76,9 @@ def ppcl_scorer() -> Pipeline:
         "ppcl",
         Node(score_ppcl_posts, ["features", "model", "card", "preprocessor", "users", PARAMS], "scores", name="score"),
         {
-            "model": f"ppcl_{PPCL_MODEL}_model",
+            "model": f"ppcl_{SCORING_PPCL_MODEL}_model",
             "card": "ppcl_model_card",
-            "preprocessor": f"ppcl_{PPCL_MODEL}_preprocessor",
+            "preprocessor": f"ppcl_{SCORING_PPCL_MODEL}_preprocessor",
             "users": "users",
         },
         {PARAMS},
@@ -85,8 +88,8 @@ def ppcl_scorer() -> Pipeline:
 def engagement_scorer() -> Pipeline:
     return scorer(
         "engagement",
-        Node(make_engagement_scorer(ENGAGEMENT_FEATURE_SET), ["features", "model"], "scores", name="score"),
-        {"model": f"engagement_catboost_{ENGAGEMENT_FEATURE_SET}_model"},
+        Node(make_engagement_scorer(SCORING_ENGAGEMENT_FEATURE_SET), ["features", "model"], "scores", name="score"),
+        {"model": f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_model"},
         set(),
     )
 
@@ -123,4 +126,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return prepare + scorers + merge
+    return Pipeline(prepare + scorers + merge, namespace="predict", prefix_datasets_with_namespace=False)

@@ -1,5 +1,5 @@
 """VisE §3.3: a CNN trained from scratch on the engagement pseudo-labels, one run per task set."""
 
-from .pipeline import VARIANTS, create_pipeline
+from .pipeline import create_pipeline
 
-__all__ = ["VARIANTS", "create_pipeline"]
+__all__ = ["create_pipeline"]

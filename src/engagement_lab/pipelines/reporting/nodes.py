@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from engagement_lab.reporting import figures
+from engagement_lab.core.registry import SCORING_DUAL_ATTENTION_MODEL, SCORING_PPCL_MODEL
+from engagement_lab.reporting import figures, registry, saved_models
 from engagement_lab.reporting.report import build_html, build_markdown
 from engagement_lab.reporting.tables import is_not_run, not_run
 
@@ -86,60 +87,9 @@ def training_curves_plot(
 def engagement_test_predictions(
     labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
 ) -> pd.DataFrame:
-    """Test-split predictions of the saved engagement models (CatBoost pickles, torch state dicts rebuilt from the
-    model card): one row per test post with the true class and target and each model's prediction."""
-    if labelled is None:
-        return pd.DataFrame(columns=["post_id", "engagement_class", "target"])
-    from engagement_lab.engagement.tabular import predict_classes
-    from engagement_lab.engagement.train import predict
-
-    test = labelled[labelled["split"] == "test"].reset_index(drop=True)
-    out = test[["post_id", "engagement_class", "target"]].copy()
-    arrays = _engagement_arrays(test)
-    for name, saved in models.items():
-        if saved is None:
-            continue
-        if name.startswith("catboost_"):
-            out[name] = predict_classes(saved["model"], saved["features"].transform(test)).astype(int)
-            continue
-        model = _engagement_model(name, saved, model_card)
-        if model is None:
-            continue
-        task = "regression" if name == "multimodal_regression" else "classification"
-        out[name] = predict(model, arrays, _cpu(), task)
-    return out
-
-
-def _engagement_model(name: str, state: dict, card: dict[str, Any] | None):
-    """An engagement torch model rebuilt from its state dict and its entry in the model card (None: no entry)."""
-    from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
-
-    entry = (card or {}).get(name)
-    if entry is None:
-        logger.warning("reporting: no model card entry for %s: skipped", name)
-        return None
-    config = ModelConfig(**entry["model"])
-    model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
-    model.load_state_dict(state)
-    return model
-
-
-def _cpu():
-    import torch
-
-    return torch.device("cpu")
-
-
-def _engagement_arrays(frame: pd.DataFrame):
-    from engagement_lab.engagement.tabular import stack
-    from engagement_lab.engagement.train import Arrays
-
-    return Arrays(
-        stack(frame["image_embedding"]),
-        stack(frame["text_embedding"]),
-        frame["has_image"].to_numpy(),
-        frame["target"].to_numpy(),
-    )
+    """Test-split predictions of the saved engagement models: one row per test post with the true class and
+    target and each model's prediction."""
+    return saved_models.engagement_test_predictions(labelled, model_card, models)
 
 
 def confusion_plot(
@@ -229,135 +179,38 @@ def build_report(
 
 
 # ------------------------------------------------------------------------------------------------- registry
-def register_models(
-    params: dict[str, Any],
-    pretraining: dict[str, Any],
-    labelled: pd.DataFrame | None,
-    model_card: dict[str, Any] | None,
-    dual_attention_history: dict[str, Any] | None = None,
-    dual_attention_preprocessor: dict[str, Any] | None = None,
-    user_environment_model_input: pd.DataFrame | None = None,
-    ppcl_card: dict[str, Any] | None = None,
-    ppcl_preprocessor: Any = None,
-    ppcl_split_input: pd.DataFrame | None = None,
-    **models: Any,
+# One node per pipeline: log its saved models to the run and register them (reporting.registry); models whose
+# pipeline has not run arrive as None and are listed as skipped.
+def register_engagement_models(
+    params: dict[str, Any], labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
 ) -> dict[str, Any]:
-    """Log every saved model to the active MLflow run with a signature and an input example, and register it
-    as ``<pipeline>.<model>`` in the local model registry. Models whose pipeline has not run are skipped.
-
-    Beside the weights, a dual-attention model needs its config (history), preprocessor and model input (for
-    the example); a PPCL model its card, preprocessor and split input."""
-    from engagement_lab.reporting.registry import active_run, log_catboost_model, log_torch_model
-
-    section = params["registry"]
-    if not section.get("enabled", True):
-        logger.info("reporting: model registry disabled (reporting.registry.enabled)")
-        return {"registered": [], "skipped": sorted(models)}
-    rows = section["input_example_rows"]
-    companions = {
-        "dual_attention_history": dual_attention_history,
-        "dual_attention_preprocessor": dual_attention_preprocessor,
-        "user_environment_model_input": user_environment_model_input,
-        "ppcl_card": ppcl_card,
-        "ppcl_preprocessor": ppcl_preprocessor,
-        "ppcl_split_input": ppcl_split_input,
-    }
-    registered, skipped = [], []
-    with active_run():
-        for key, saved in models.items():
-            pipeline, name = key.split("__", 1)
-            registered_name = f"{section['prefix']}{pipeline}.{name}"
-            if saved is None or (pipeline == "engagement" and labelled is None):
-                skipped.append(key)
-            elif pipeline == "engagement" and name.startswith("catboost_"):
-                example = saved["features"].transform(labelled[labelled["split"] == "test"].head(rows))
-                registered.append(log_catboost_model(saved["model"], name, example, registered_name))
-            elif pipeline == "pretraining":
-                model, example = _vise_backbone(saved, pretraining, rows)
-                registered.append(log_torch_model(model, f"{name}_backbone", example, registered_name))
-            else:
-                if pipeline == "engagement":
-                    model, example = _engagement_torch(name, saved, model_card, labelled, rows)
-                elif pipeline == "dual_attention":
-                    model, example = _dual_attention_torch(saved, companions, rows)
-                elif pipeline == "ppcl":
-                    model, example = _ppcl_torch(saved, companions, rows)
-                else:
-                    raise ValueError(f"register_models does not know how to log {key!r}")
-                if model is None:
-                    skipped.append(key)
-                    continue
-                # torch.export cannot trace the caption LSTM's pack_padded_sequence: pickled instead.
-                fmt = "pickle" if pipeline == "dual_attention" else "pt2"
-                registered.append(log_torch_model(model, name, example, registered_name, fmt))
-    logger.info("reporting: registered %d models, skipped (not run) %s", len(registered), skipped)
-    return {"registered": registered, "skipped": skipped}
+    """Every engagement model (CatBoost per feature set, fusion classifiers, the multimodal regressor)."""
+    return registry.register_engagement_models(models, labelled, model_card, params["registry"])
 
 
-def _engagement_torch(name: str, state: dict, card: dict[str, Any] | None, labelled: pd.DataFrame, rows: int):
-    from engagement_lab.reporting.registry import MatrixInput, side_by_side
-
-    model = _engagement_model(name, state, card)
-    if model is None:
-        return None, None
-    arrays = _engagement_arrays(labelled[labelled["split"] == "test"].head(rows))
-    parts, example = side_by_side({"image": arrays.image, "text": arrays.text, "has_image": arrays.has_image})
-    return MatrixInput(model, parts), example
+def register_vise_backbones(params: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
+    """Every pretrained VisE backbone (one per task set)."""
+    return registry.register_vise_backbones(backbones, pretraining["config"], params["registry"])
 
 
-def _missing_companions(companions: dict[str, Any], names: tuple[str, ...], model: str) -> bool:
-    missing = [name for name in names if companions.get(name) is None]
-    if missing:
-        logger.warning("reporting: %s has weights but no %s: not registered", model, ", ".join(missing))
-    return bool(missing)
+def register_dual_attention_model(
+    params: dict[str, Any],
+    model: Any,
+    history: dict[str, Any] | None,
+    preprocessor: dict[str, Any] | None,
+    model_input: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """The dual-attention model that scores new posts, with the config and preprocessor it was trained with."""
+    name = SCORING_DUAL_ATTENTION_MODEL
+    return registry.register_dual_attention(name, model, history, preprocessor, model_input, params["registry"])
 
 
-def _dual_attention_torch(state: Any, companions: dict[str, Any], rows: int):
-    """The dual-attention network as a model of one matrix [image | token ids | length | image env | topic env]
-    (the preprocessed inputs, :func:`engagement_lab.dual_attention.inputs.encode_posts`) → popular probability."""
-    from engagement_lab.dual_attention.inputs import encode_model_input
-    from engagement_lab.predict.scoring import load_dual_attention
-    from engagement_lab.reporting.registry import MatrixInput, side_by_side
-
-    needed = ("dual_attention_history", "dual_attention_preprocessor", "user_environment_model_input")
-    if _missing_companions(companions, needed, "dual_attention"):
-        return None, None
-    history, preprocessor, model_input = (companions[name] for name in needed)
-    model = load_dual_attention(state, history["config"])
-    # encode_posts' keys are the forward's keyword arguments, in the forward's order
-    parts, example = side_by_side(
-        encode_model_input(preprocessor, model_input[model_input["split"] == "test"].head(rows))
-    )
-    return MatrixInput(
-        model, parts, integer=("tokens", "lengths"), call="keywords", output="logit", probability=True
-    ), example
-
-
-def _ppcl_torch(state: dict, companions: dict[str, Any], rows: int):
-    """PPCL as a model of one matrix [image | text | dense user fields | categorical codes] (the outputs of its
-    fitted ``Preprocessor.transform``) → predicted log2(views/day) + 1."""
-    from engagement_lab.ppcl.model import load_model
-    from engagement_lab.reporting.registry import MatrixInput, side_by_side
-
-    needed = ("ppcl_card", "ppcl_preprocessor", "ppcl_split_input")
-    if _missing_companions(companions, needed, "ppcl"):
-        return None, None
-    card, preprocessor, split_input = (companions[name] for name in needed)
-    model = load_model(state, card)
-    arrays = preprocessor.transform(split_input[split_input["split"] == "test"].head(rows))
-    parts, example = side_by_side({k: arrays[k] for k in ("image", "text", "dense", "sparse")})
-    return MatrixInput(model, parts, integer=("sparse",), call="batch", output="y"), example
-
-
-def _vise_backbone(state: dict, pretraining: dict[str, Any], rows: int):
-    import torch
-
-    from engagement_lab.vise.models import build_backbone
-
-    config = pretraining["config"]
-    backbone, _ = build_backbone(config["backbone"])
-    # The saved state dict is the backbone's (VisEModel.backbone), keys without a prefix.
-    backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()})
-    size = int(config["image_size"])
-    example = torch.rand(rows, 3, size, size, generator=torch.Generator().manual_seed(0)).numpy()
-    return backbone, example
+def register_ppcl_model(
+    params: dict[str, Any],
+    model: Any,
+    card: dict[str, Any] | None,
+    preprocessor: Any,
+    split_input: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """The PPCL model that scores new posts, with its card and fitted preprocessor."""
+    return registry.register_ppcl(SCORING_PPCL_MODEL, model, card, preprocessor, split_input, params["registry"])

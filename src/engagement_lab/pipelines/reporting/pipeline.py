@@ -8,8 +8,15 @@ as ``reporting.on_missing`` says (see ``engagement_lab.hooks.ReportingInputsHook
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.pipelines.dual_attention.pipeline import MODELS as DUAL_ATTENTION_MODELS
-from engagement_lab.pipelines.pretraining import VARIANTS as VISE_VARIANTS
+from engagement_lab.core.registry import (
+    CONTRACTS,
+    DUAL_ATTENTION_MODELS,
+    PRETRAINING_VARIANTS,
+    REPORTING_TAG,
+    SCORING_DUAL_ATTENTION_MODEL,
+    SCORING_PPCL_MODEL,
+    engagement_models,
+)
 
 from .nodes import (
     build_report,
@@ -18,56 +25,19 @@ from .nodes import (
     engagement_test_predictions,
     popularity_plot,
     predicted_vs_true_plot,
-    register_models,
+    register_dual_attention_model,
+    register_engagement_models,
+    register_ppcl_model,
+    register_vise_backbones,
     training_curves_plot,
 )
 
-TAG = "reporting"
-
-# Report section → its results contract dataset (docs/DESIGN.md), in report order. Adding a pipeline's contract to
-# the report is one line here; its paper's figures go under reporting.published.<section> in the parameters.
-CONTRACTS = {
-    "vise": "vise_metrics",
-    "dual_attention": "dual_attention_metrics",
-    "engagement": "engagement_metrics",
-    "ppcl": "ppcl_metrics",
-}
-
-ENGAGEMENT_MODELS = {
-    "catboost_paper": "engagement_catboost_paper_model",
-    "catboost_pre_publication": "engagement_catboost_pre_publication_model",
-    "fusion_concat": "engagement_fusion_concat_model",
-    "fusion_cross_attention": "engagement_fusion_cross_attention_model",
-    "fusion_gated": "engagement_fusion_gated_model",
-    "multimodal_regression": "engagement_regression_model",
-}
-
 PARAMS = "params:reporting"
-# The papers' own models, registered beside every engagement model and VisE backbone (the ablations and
-# baselines stay in the catalog: data/06_models/<pipeline>/).
-REGISTERED_DUAL_ATTENTION = "full"
-REGISTERED_PPCL = "full"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    histories = {f"{v}_history": f"{v}.pretraining_history" for v in VISE_VARIANTS} | {
+    histories = {f"{v}_history": f"pretraining_{v}_history" for v in PRETRAINING_VARIANTS} | {
         f"dual_attention_{m}_history": f"dual_attention_{m}_history" for m in DUAL_ATTENTION_MODELS
-    }
-    registry_models = (
-        {f"engagement__{name}": dataset for name, dataset in ENGAGEMENT_MODELS.items()}
-        | {f"pretraining__{v}": f"{v}.backbone" for v in VISE_VARIANTS}
-        | {
-            f"dual_attention__{REGISTERED_DUAL_ATTENTION}": f"dual_attention_{REGISTERED_DUAL_ATTENTION}_model",
-            f"ppcl__{REGISTERED_PPCL}": f"ppcl_{REGISTERED_PPCL}_model",
-        }
-    )
-    companions = {  # what rebuilds those two beside their weights (configs, preprocessors, example rows)
-        "dual_attention_history": f"dual_attention_{REGISTERED_DUAL_ATTENTION}_history",
-        "dual_attention_preprocessor": "dual_attention_preprocessor",
-        "user_environment_model_input": "user_environment_model_input",
-        "ppcl_card": f"ppcl_{REGISTERED_PPCL}_card",
-        "ppcl_preprocessor": f"ppcl_{REGISTERED_PPCL}_preprocessor",
-        "ppcl_split_input": "ppcl_split_input",
     }
     nodes = [
         Node(
@@ -84,7 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             engagement_test_predictions,
-            {"labelled": "engagement_labelled", "model_card": "engagement_model_card", **ENGAGEMENT_MODELS},
+            {"labelled": "engagement_labelled", "model_card": "engagement_model_card", **engagement_models()},
             "reporting_engagement_predictions",
             name="engagement_test_predictions",
         ),
@@ -116,17 +86,49 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="build_report",
         ),
         Node(
-            register_models,
+            register_engagement_models,
+            {
+                "params": PARAMS,
+                "labelled": "engagement_labelled",
+                "model_card": "engagement_model_card",
+                **engagement_models(),
+            },
+            "registered_engagement_models",
+            name="register_engagement_models",
+        ),
+        Node(
+            register_vise_backbones,
             {
                 "params": PARAMS,
                 "pretraining": "params:pretraining",
-                "labelled": "engagement_labelled",
-                "model_card": "engagement_model_card",
-                **companions,
-                **registry_models,
+                **{v: f"pretraining_{v}_backbone" for v in PRETRAINING_VARIANTS},
             },
-            "registered_models",
-            name="register_models",
+            "registered_pretraining_models",
+            name="register_vise_backbones",
+        ),
+        Node(
+            register_dual_attention_model,
+            [
+                PARAMS,
+                f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_model",
+                f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_history",
+                "dual_attention_preprocessor",
+                "user_environment_model_input",
+            ],
+            "registered_dual_attention_models",
+            name="register_dual_attention_model",
+        ),
+        Node(
+            register_ppcl_model,
+            [
+                PARAMS,
+                f"ppcl_{SCORING_PPCL_MODEL}_model",
+                f"ppcl_{SCORING_PPCL_MODEL}_card",
+                f"ppcl_{SCORING_PPCL_MODEL}_preprocessor",
+                "ppcl_split_input",
+            ],
+            "registered_ppcl_models",
+            name="register_ppcl_model",
         ),
     ]
-    return Pipeline(nodes, tags=[TAG])
+    return Pipeline(nodes, tags=[REPORTING_TAG], namespace="reporting", prefix_datasets_with_namespace=False)

@@ -69,5 +69,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "sample_world_summary",
                 name="summarise_world",
             ),
-        ]
+        ],
+        namespace="sample_world",
+        prefix_datasets_with_namespace=False,
     )

@@ -19,11 +19,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engagement_lab.datasets import RawFolder
-from engagement_lab.features.encoders import pick_device
+from engagement_lab.core.inputs_check import input_check, require_inputs
+from engagement_lab.core.raw import RawFolder
+from engagement_lab.core.results import contract_metrics, results_contract
+from engagement_lab.core.training import pick_device
 from engagement_lab.ingestion.common import IMAGE_SUFFIXES
-from engagement_lab.inputs_check import input_check, require_inputs
-from engagement_lab.results import contract_metrics, results_contract
 from engagement_lab.vise.models import build_backbone
 from engagement_lab.vise.transfer import (
     FinetuneConfig,

@@ -1,11 +1,12 @@
-"""The ``transfer_evaluation`` pipeline: every backbone on the emotion images, then Table 3."""
+"""The ``transfer_evaluation`` pipeline: every backbone on the emotion images, then Table 3. Each row is one
+namespace under ``transfer_evaluation`` (``transfer_evaluation.random_init``, ``transfer_evaluation.vise``, ...)."""
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.pipelines.pretraining import VARIANTS
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.registry import PRETRAINING_VARIANTS
 
 from .nodes import (
     check_inputs,
@@ -41,26 +42,26 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             evaluate_random_init,
             ["emotion_images", pretraining, params],
-            "random_init_transfer_scores",
+            "transfer_evaluation_random_init_scores",
             name="evaluate_random_init",
             namespace="random_init",
         ),
         Node(
             evaluate_imagenet,
             ["emotion_images", params],
-            "imagenet_supervised_transfer_scores",
+            "transfer_evaluation_imagenet_supervised_scores",
             name="evaluate_imagenet_supervised",
             namespace="imagenet_supervised",
         ),
         *[
             Node(
                 _named(variant),
-                ["emotion_images", f"{variant}.backbone", pretraining, params],
-                f"{variant}_transfer_scores",
+                ["emotion_images", f"pretraining_{variant}_backbone", pretraining, params],
+                f"transfer_evaluation_{variant}_scores",
                 name=f"evaluate_{variant}",
                 namespace=variant,
             )
-            for variant in VARIANTS
+            for variant in PRETRAINING_VARIANTS
         ],
         Node(
             transfer_results,
@@ -69,12 +70,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "ground_truth_emotion_subset",
                 pretraining,
                 params,
-                "random_init_transfer_scores",
-                "imagenet_supervised_transfer_scores",
-                *[f"{v}_transfer_scores" for v in VARIANTS],
+                "transfer_evaluation_random_init_scores",
+                "transfer_evaluation_imagenet_supervised_scores",
+                *[f"transfer_evaluation_{v}_scores" for v in PRETRAINING_VARIANTS],
             ],
             ["vise_metrics", "vise_transfer_table", "vise_mlflow_metrics"],
             name="transfer_results",
         ),
     ]
-    return Pipeline(nodes)
+    return Pipeline(nodes, namespace="transfer_evaluation", prefix_datasets_with_namespace=False)

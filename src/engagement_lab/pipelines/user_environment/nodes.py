@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score, roc_auc_score
 
+from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.dual_attention.environment import (
     context_mask,
     label_posts,
@@ -23,7 +24,6 @@ from engagement_lab.dual_attention.environment import (
     split_posts,
 )
 from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
-from engagement_lab.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.inputs_check import INPUT_CHECK_TAG
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
 
 from .nodes import build_model_input, check_inputs, evaluate_topics, fit_topic_model, label_and_split, select_posts
 
@@ -59,5 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["user_environment_report", "user_environment_topics", "user_environment_metrics"],
                 name="evaluate_topics",
             ),
-        ]
+        ],
+        namespace="user_environment",
+        prefix_datasets_with_namespace=False,
     )

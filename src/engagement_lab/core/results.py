@@ -1,4 +1,4 @@
-"""The results contract every modelling pipeline writes (see docs/DESIGN.md, "Results contract").
+"""The results contract every modelling pipeline writes (see docs/design.md, "Results contract").
 
 ``data/08_reporting/<pipeline>/metrics.json`` (a versioned JSON catalog entry) holds
 ``{"pipeline", "dataset", "split_sizes", "seed", "models": {model: {metric: value}}, "oracle"}``

@@ -132,7 +132,8 @@ def test_unknown_parameters_and_tasks_are_named():
 
 
 def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(labels, tmp_path):
-    """Two CPU processes (Gloo) under torchrun, reading and writing the project's own catalog."""
+    """Two CPU processes (Gloo) under torchrun (``python -m torch.distributed.run ... -m
+    engagement_lab.pipelines.pretraining.torchrun``), reading and writing the project's own catalog."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(PROJECT / "pyproject.toml", root)
@@ -157,7 +158,7 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
             "--standalone",
             "--nproc_per_node=2",
             "-m",
-            "engagement_lab.vise.train",
+            "engagement_lab.pipelines.pretraining.torchrun",
             "--variant",
             "vise_reactions",
         ],

@@ -9,7 +9,7 @@ from engagement_lab.ingestion.common import IngestionError
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
 from tests.conftest import base_params
-from tests.pipelines.ingestion.raw_folders import (
+from tests.ingestion.raw_folders import (
     CROWDTANGLE_COLUMNS,
     PIXELREC_COLUMNS,
     SMPD_LABELS,

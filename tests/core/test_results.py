@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from engagement_lab.results import contract_metrics, results_contract
+from engagement_lab.core.results import contract_metrics, results_contract
 
 
 def test_contract_is_plain_json_and_its_metrics_are_prefixed_by_model():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engagement_lab.predict.inputs import check_image, read_csv, read_folder
-from tests.pipelines.ingestion.raw_folders import (
+from tests.ingestion.raw_folders import (
     INSTALOADER_STEMS,
     instaloader_files,
     jpeg,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from engagement_lab.datasets import RawFolder, RawFolderDataset
+from engagement_lab.core.raw import RawFolder
+from engagement_lab.datasets import RawFolderDataset
 from engagement_lab.ingestion.tabular import PIXELREC_COLUMNS
 
 SMPD_PIDS = ["101", "102", "103"]

@@ -1,0 +1,1 @@
+"""Readers of the raw export formats (SMPD, PixelRec, CrowdTangle, instaloader) into the canonical tables."""
