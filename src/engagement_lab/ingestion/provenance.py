@@ -14,13 +14,13 @@ def describe_sources(reconciliation: pd.DataFrame, **folders: RawFolder) -> dict
     """Per source that gave posts: the folder it was read from, its file count and its canonical posts."""
     posts = reconciliation[reconciliation["table"] == "posts"].set_index("source")
     return {
-        source: {"folder": _shown(folder.root), "files": len(folder), "posts": int(posts.loc[source, "canonical"])}
+        source: {"folder": shown_path(folder.root), "files": len(folder), "posts": int(posts.loc[source, "canonical"])}
         for source, folder in folders.items()
         if source in posts.index and posts.loc[source, "records_in"] > 0
     }
 
 
-def _shown(root: str) -> str:
+def shown_path(root: str) -> str:
     """A folder as the user named it: relative to the project (the working directory) when inside it."""
     path = Path(root)
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else root

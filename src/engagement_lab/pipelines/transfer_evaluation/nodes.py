@@ -24,6 +24,7 @@ from engagement_lab.core.raw import RawFolder
 from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.core.training import pick_device
 from engagement_lab.ingestion.common import IMAGE_SUFFIXES
+from engagement_lab.ingestion.provenance import shown_path
 from engagement_lab.vise.models import build_backbone
 from engagement_lab.vise.transfer import (
     FinetuneConfig,
@@ -194,7 +195,7 @@ def transfer_results(
             }
         )
     unreadable = int((~emotion_images["readable"]).sum())
-    folder = str(Path(emotion_images["path"].iloc[0]).parent.parent)
+    folder = shown_path(str(Path(emotion_images["path"].iloc[0]).parent.parent))
     keys = sorted(str(Path(*Path(p).parts[-2:])) for p in emotion_images["path"])
     planted = ground_truth_emotion_subset is not None and sorted(ground_truth_emotion_subset["path"]) == keys
     oracle = {"linear_acc_mean": 1.0, "finetune_acc_mean": 1.0} if planted else {}
