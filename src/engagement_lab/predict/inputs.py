@@ -29,7 +29,9 @@ class PredictInputError(ValueError):
     """The new posts cannot be read at all (no rows, a CSV without its columns): a named problem."""
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
+def posts_frame(rows: list[dict]) -> pd.DataFrame:
+    """Checked rows (:func:`check_post`'s dicts) as the posts table: ``row`` in input order, ``posted_at``
+    parsed as UTC (a time that does not parse is missing), text columns typed ``string``."""
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["row"] = np.arange(len(frame), dtype=np.int64)
     frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True, errors="coerce")
@@ -143,7 +145,7 @@ def read_folder(folder: RawFolder, source: str, min_side: int) -> pd.DataFrame:
         logger.warning(
             "%d image files in %s belong to no post and are not scored: %s", len(orphans), folder.root, shown
         )
-    frame = _frame(sorted(rows, key=lambda r: str(r["post_ref"])))  # folder order: profile, then date
+    frame = posts_frame(sorted(rows, key=lambda r: str(r["post_ref"])))  # folder order: profile, then date
     n_errors = int((frame["status"] == "error").sum())
     logger.info("predict: %d new posts read from %s (%d with a problem)", len(frame), folder.root, n_errors)
     return frame
@@ -164,8 +166,11 @@ def _read_image(folder: RawFolder, image_path: str, min_side: int) -> tuple[str 
     return path, check_image(data, path, min_side)
 
 
-def _csv_post(record: dict[str, str], ref: str, folder: RawFolder, source: str, min_side: int) -> dict:
-    """One CSV record as a row to score, or an error row with the first problem found."""
+def check_post(record: dict[str, str], ref: str, folder: RawFolder, source: str, min_side: int) -> dict:
+    """One CSV record (column → text: ``image_path``, ``caption``, ``user_id``, optional ``post_ref`` and
+    ``posted_at``) as a row to score, or an error row with the first problem found: no user, an image that is
+    missing or does not decode (or is a decompression bomb, or too small), an empty caption. The served
+    models (``predict.serving``) check each request row with it too."""
     image_path, caption, user = (record.get(c) or "" for c in CSV_COLUMNS)
     user = user.strip()
     path, image_reason = _read_image(folder, image_path, min_side)
@@ -216,10 +221,10 @@ def read_csv(folder: RawFolder, source: str, min_side: int) -> pd.DataFrame:
             out.append(_error_row(ref, f"row has {len(fields)} fields, the header {len(header)} (line {line})"))
         else:
             record = dict(zip(header, (fix_text(v) for v in fields), strict=True))
-            out.append(_csv_post(record, ref, folder, source, min_side))
+            out.append(check_post(record, ref, folder, source, min_side))
     if not out:
         raise PredictInputError(f"{folder.path(key)} has no rows")
-    frame = _frame(out)
+    frame = posts_frame(out)
     n_errors = int((frame["status"] == "error").sum())
     logger.info("predict: %d new posts read from %s (%d with a problem)", len(frame), folder.path(key), n_errors)
     return frame

@@ -1,6 +1,8 @@
 """Log trained models to MLflow with signatures and register them in the model registry.
 
-PyTorch models go through ``mlflow.pytorch.log_model`` (pyfunc input: one float matrix), CatBoost models through
+The models that score new posts (``ppcl.full``, ``dual_attention.full``, ``engagement.catboost_pre_publication``)
+are not registered here: their own pipelines register them, from the run that trained them, as MLflow models of raw
+posts (``engagement_lab.predict.serving``). PyTorch models go through ``mlflow.pytorch.log_model`` (pyfunc input: one float matrix), CatBoost models through
 ``mlflow.catboost.log_model`` (pyfunc input: the fitted feature builder's table). MLflow 3 names the logged model
 with ``name=`` (``artifact_path`` is deprecated). ``pip_requirements`` are given, so MLflow does not spend a
 subprocess inferring them. The run is the active one (kedro-mlflow opens one per ``kedro run``); outside a run one
@@ -224,67 +226,3 @@ def register_vise_backbones(
                 log_torch_model(model, f"{name}_backbone", example, f"{section['prefix']}pretraining.{name}")
             )
     return _outcome(registered, skipped)
-
-
-def register_dual_attention(
-    name: str,
-    state: Any,
-    history: dict[str, Any] | None,
-    preprocessor: dict[str, Any] | None,
-    model_input: pd.DataFrame | None,
-    section: dict[str, Any],
-) -> dict[str, Any]:
-    """The dual-attention network as a model of one matrix [image | token ids | length | image env | topic env]
-    (the preprocessed inputs, ``dual_attention.inputs.encode_posts``) → popular probability."""
-    from engagement_lab.dual_attention.inputs import encode_model_input
-    from engagement_lab.dual_attention.models import load_model
-
-    key = f"dual_attention.{name}"
-    if (off := _disabled(section, [key])) is not None:
-        return off
-    if state is None or _missing(key, history=history, preprocessor=preprocessor, model_input=model_input):
-        return _outcome([], [key])
-    model = load_model(state, history["config"])
-    test = model_input[model_input["split"] == "test"].head(section["input_example_rows"])
-    # encode_posts' keys are the forward's keyword arguments, in the forward's order
-    parts, example = side_by_side(encode_model_input(preprocessor, test))
-    wrapped = MatrixInput(
-        model, parts, integer=("tokens", "lengths"), call="keywords", output="logit", probability=True
-    )
-    with active_run():
-        # torch.export cannot trace the caption LSTM's pack_padded_sequence: pickled instead.
-        logged = log_torch_model(wrapped, name, example, f"{section['prefix']}{key}", "pickle")
-    return _outcome([logged], [])
-
-
-def register_ppcl(
-    name: str,
-    state: Any,
-    card: dict[str, Any] | None,
-    preprocessor: Any,
-    split_input: pd.DataFrame | None,
-    section: dict[str, Any],
-) -> dict[str, Any]:
-    """PPCL as a model of one matrix [image | text | dense user fields | categorical codes] (the outputs of its
-    fitted ``Preprocessor.transform``) → predicted log2(views/day) + 1."""
-    from engagement_lab.ppcl.model import load_model
-
-    key = f"ppcl.{name}"
-    if (off := _disabled(section, [key])) is not None:
-        return off
-    if state is None or _missing(key, card=card, preprocessor=preprocessor, split_input=split_input):
-        return _outcome([], [key])
-    model = load_model(state, card)
-    arrays = preprocessor.transform(split_input[split_input["split"] == "test"].head(section["input_example_rows"]))
-    parts, example = side_by_side({k: arrays[k] for k in ("image", "text", "dense", "sparse")})
-    wrapped = MatrixInput(model, parts, integer=("sparse",), call="batch", output="y")
-    with active_run():
-        logged = log_torch_model(wrapped, name, example, f"{section['prefix']}{key}")
-    return _outcome([logged], [])
-
-
-def _missing(model: str, **companions: Any) -> bool:
-    missing = [name for name, value in companions.items() if value is None]
-    if missing:
-        logger.warning("reporting: %s has weights but no %s: not registered", model, ", ".join(missing))
-    return bool(missing)

@@ -19,9 +19,10 @@ from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
 from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
 from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
-from engagement_lab.dual_attention.text import Vocabulary, fit_word_vectors
+from engagement_lab.dual_attention.text import TopicModel, Vocabulary, fit_word_vectors
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.ingestion.provenance import dataset_label
+from engagement_lab.predict import serving
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -348,3 +349,31 @@ def attention_samples(
         title="Word attention a^q of the dual-attention model (red: popular, blue: unpopular)", showlegend=False
     )
     return table, fig
+
+
+def register_scorer(
+    model: Any,
+    history: dict[str, Any],
+    preprocessor: dict[str, Any],
+    model_input: pd.DataFrame,
+    topic_model: TopicModel,
+    metrics: dict[str, Any],
+    image_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+    user_params: dict[str, Any],
+) -> dict[str, Any]:
+    """The full model as an MLflow model of raw posts, scored by predict's code (``predict.serving``): logged to
+    this run (kedro-mlflow's run of the pipeline that trained it) and registered as ``dual_attention.full`` with
+    its config, test metrics and tags, the LDA and every user's history environment. ``image_embeddings`` says
+    which encoder input size its features came from; ``dual_attention.serving.enabled: false`` makes it a no-op."""
+    return serving.register_dual_attention(
+        model,
+        history,
+        preprocessor,
+        model_input,
+        user_params["environment_includes_unlabelled"],
+        topic_model,
+        metrics,
+        serving.encoder_image_size(image_embeddings),
+        params["serving"],
+    )

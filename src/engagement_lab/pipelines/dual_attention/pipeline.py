@@ -3,12 +3,13 @@
 Each model (``core.registry.DUAL_ATTENTION_MODELS``: ``visual``, ..., ``full``) is the same ``train`` node under
 its own namespace (``dual_attention.full``, as in kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
 ``dual_attention_<model>_model`` / ``_predictions`` / ``_history``. One node then scores them all
-on test (the results contract); three analysis nodes reproduce §IV-D–F.
+on test (the results contract); three analysis nodes reproduce §IV-D–F; ``register_scorer`` logs the full model to
+the run as an MLflow model of raw posts (``predict.serving``) and registers it as ``dual_attention.full``.
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.core.registry import DUAL_ATTENTION_MODELS
+from engagement_lab.core.registry import DUAL_ATTENTION_MODELS, SCORING_DUAL_ATTENTION_MODEL
 
 from .nodes import (
     attention_samples,
@@ -16,6 +17,7 @@ from .nodes import (
     export_preprocessor,
     image_clusters,
     prepare_inputs,
+    register_scorer,
     train_variant,
     word_statistics,
 )
@@ -103,6 +105,22 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["dual_attention_full_predictions", "user_environment_model_input", "params:dual_attention"],
                 ["dual_attention_attention_samples", "dual_attention_attention_plot"],
                 name="attention_samples",
+            ),
+            Node(
+                register_scorer,
+                [
+                    f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_model",
+                    f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_history",
+                    "dual_attention_preprocessor",
+                    "user_environment_model_input",
+                    "user_environment_lda",
+                    "dual_attention_metrics",
+                    "image_embeddings",
+                    "params:dual_attention",
+                    "params:user_environment",
+                ],
+                "dual_attention_registered_scorer",
+                name="register_scorer",
             ),
         ]
     )

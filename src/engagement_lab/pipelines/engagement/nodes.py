@@ -40,6 +40,7 @@ from engagement_lab.engagement.targets import (
 from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
 from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
+from engagement_lab.predict import serving
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -395,3 +396,19 @@ def model_card(
         "fusion_gated": fusion_gated,
         "multimodal_regression": regression,
     }
+
+
+def register_scorer(
+    bundle: dict[str, Any],
+    target_spec: dict[str, Any],
+    metrics: dict[str, Any],
+    image_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The CatBoost model that predict scores with (no engagement counts needed) as an MLflow model of raw posts,
+    scored by predict's code (``predict.serving``): logged to this run (kedro-mlflow's run of the pipeline that
+    trained it) and registered as ``engagement.catboost_pre_publication`` with its card, test metrics and tags.
+    ``image_embeddings`` says which encoder input size its features came from; ``engagement.serving.enabled:
+    false`` makes it a no-op."""
+    image_size = serving.encoder_image_size(image_embeddings)
+    return serving.register_engagement(bundle, target_spec, metrics, image_size, params["serving"])

@@ -6,12 +6,14 @@ feature set (``paper`` leaks the counts, ``pre_publication`` does not), the §4.
 fusion strategy, the §4.3 multimodal regressor, baselines and the oracle → the results contract. Each
 CatBoost feature set and each fusion strategy is one template pipeline under its own namespace
 (``engagement.catboost_paper``, ``engagement.fusion_gated``, ...; the lists are in ``core.registry``).
+``register_scorer`` logs the model predict scores with (``catboost_pre_publication``) to the run as an MLflow model
+of raw posts (``predict.serving``) and registers it.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import ENGAGEMENT_FEATURE_SETS, ENGAGEMENT_FUSIONS
+from engagement_lab.core.registry import ENGAGEMENT_FEATURE_SETS, ENGAGEMENT_FUSIONS, SCORING_ENGAGEMENT_FEATURE_SET
 
 from .nodes import (
     baselines,
@@ -22,6 +24,7 @@ from .nodes import (
     make_fusion_trainer,
     model_card,
     oracle_scores,
+    register_scorer,
     report,
     train_regressor,
 )
@@ -144,6 +147,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 "engagement_model_card",
                 name="model_card",
+            ),
+            Node(
+                register_scorer,
+                [
+                    f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_model",
+                    "engagement_target_spec",
+                    "engagement_metrics",
+                    "image_embeddings",
+                    PARAMS,
+                ],
+                "engagement_registered_scorer",
+                name="register_scorer",
             ),
         ]
     )

@@ -34,6 +34,7 @@ from engagement_lab.ppcl.data import (
 from engagement_lab.ppcl.model import ModelConfig, load_model
 from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
 from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
+from engagement_lab.predict import serving
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -403,3 +404,19 @@ def model_card(card: dict, params: dict[str, Any]) -> dict:
         "inputs": "posts/users rows as in the canonical tables + image/text embeddings "
         "(engagement_lab.ppcl.data.build_model_input), then Preprocessor.transform",
     }
+
+
+def register_scorer(
+    model: Any,
+    card: dict,
+    preprocessor: Preprocessor,
+    metrics: dict[str, Any],
+    image_embeddings: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The full model as an MLflow model of raw posts, scored by predict's code (``predict.serving``): logged to
+    this run (kedro-mlflow's run of the pipeline that trained it) and registered as ``ppcl.full`` with its card,
+    test metrics and tags. ``image_embeddings`` says which encoder input size its features came from;
+    ``ppcl.serving.enabled: false`` makes it a no-op."""
+    image_size = serving.encoder_image_size(image_embeddings)
+    return serving.register_ppcl(model, card, preprocessor, metrics, image_size, params["serving"])

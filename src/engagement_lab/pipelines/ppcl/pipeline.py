@@ -6,13 +6,14 @@ with the reason) → canonical SMPD posts → model input (+ quarantine) → chr
 data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace (``ppcl.full``, ...; the list is
 ``core.registry.PPCL_MODELS``), reading
 ``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
-(Figure 3) and predicted-vs-true for the full model.
+(Figure 3) and predicted-vs-true for the full model; ``register_scorer`` logs the full model to the run as an
+MLflow model of raw posts (``predict.serving``) and registers it as ``ppcl.full``.
 """
 
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS
+from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS, SCORING_PPCL_MODEL
 
 from .nodes import (
     build_ppcl_input,
@@ -21,6 +22,7 @@ from .nodes import (
     feature_view,
     model_card,
     prediction_view,
+    register_scorer,
     split_posts,
     train_catboost,
     train_tfidf_ridge,
@@ -124,6 +126,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="ppcl_prediction_view",
             ),
             Node(model_card, ["ppcl_full_card", "params:ppcl"], "ppcl_model_card", name="ppcl_model_card"),
+            Node(
+                register_scorer,
+                [
+                    f"ppcl_{SCORING_PPCL_MODEL}_model",
+                    "ppcl_model_card",
+                    f"ppcl_{SCORING_PPCL_MODEL}_preprocessor",
+                    "ppcl_metrics",
+                    "image_embeddings",
+                    "params:ppcl",
+                ],
+                "ppcl_registered_scorer",
+                name="register_scorer",
+            ),
         ]
     )
     return Pipeline(prepare + models + report, namespace="ppcl", prefix_datasets_with_namespace=False)

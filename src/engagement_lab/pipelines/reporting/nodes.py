@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from engagement_lab.core.registry import SCORING_DUAL_ATTENTION_MODEL, SCORING_PPCL_MODEL
 from engagement_lab.reporting import figures, registry, saved_models
 from engagement_lab.reporting.report import build_html, build_markdown
 from engagement_lab.reporting.tables import is_not_run, not_run
@@ -180,37 +179,16 @@ def build_report(
 
 # ------------------------------------------------------------------------------------------------- registry
 # One node per pipeline: log its saved models to the run and register them (reporting.registry); models whose
-# pipeline has not run arrive as None and are listed as skipped.
+# pipeline has not run arrive as None and are listed as skipped. The models predict scores with are registered by
+# their own pipelines' register_scorer nodes (engagement_lab.predict.serving), not here.
 def register_engagement_models(
     params: dict[str, Any], labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
 ) -> dict[str, Any]:
-    """Every engagement model (CatBoost per feature set, fusion classifiers, the multimodal regressor)."""
+    """Every engagement model but the one predict scores with (CatBoost per other feature set, fusion classifiers,
+    the multimodal regressor)."""
     return registry.register_engagement_models(models, labelled, model_card, params["registry"])
 
 
 def register_vise_backbones(params: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
     """Every pretrained VisE backbone (one per task set)."""
     return registry.register_vise_backbones(backbones, pretraining["config"], params["registry"])
-
-
-def register_dual_attention_model(
-    params: dict[str, Any],
-    model: Any,
-    history: dict[str, Any] | None,
-    preprocessor: dict[str, Any] | None,
-    model_input: pd.DataFrame | None,
-) -> dict[str, Any]:
-    """The dual-attention model that scores new posts, with the config and preprocessor it was trained with."""
-    name = SCORING_DUAL_ATTENTION_MODEL
-    return registry.register_dual_attention(name, model, history, preprocessor, model_input, params["registry"])
-
-
-def register_ppcl_model(
-    params: dict[str, Any],
-    model: Any,
-    card: dict[str, Any] | None,
-    preprocessor: Any,
-    split_input: pd.DataFrame | None,
-) -> dict[str, Any]:
-    """The PPCL model that scores new posts, with its card and fitted preprocessor."""
-    return registry.register_ppcl(SCORING_PPCL_MODEL, model, card, preprocessor, split_input, params["registry"])

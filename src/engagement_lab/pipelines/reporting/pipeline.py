@@ -1,5 +1,6 @@
 """The ``reporting`` pipeline: every results contract → one comparison report (Markdown + self-contained HTML)
-beside the papers' published figures; plotly figures for kedro viz and MLflow; saved models → MLflow registry.
+beside the papers' published figures; plotly figures for kedro viz and MLflow; saved models → MLflow registry (all
+but the models predict scores with, which their own pipelines register as models of raw posts).
 
 Each contract is an explicit input (so kedro viz draws the lineage from every modelling pipeline to the
 report). A contract whose pipeline has not run is reported as "not run" or stops the run with a clear error,
@@ -13,8 +14,7 @@ from engagement_lab.core.registry import (
     DUAL_ATTENTION_MODELS,
     PRETRAINING_VARIANTS,
     REPORTING_TAG,
-    SCORING_DUAL_ATTENTION_MODEL,
-    SCORING_PPCL_MODEL,
+    SCORING_ENGAGEMENT_FEATURE_SET,
     engagement_models,
 )
 
@@ -25,9 +25,7 @@ from .nodes import (
     engagement_test_predictions,
     popularity_plot,
     predicted_vs_true_plot,
-    register_dual_attention_model,
     register_engagement_models,
-    register_ppcl_model,
     register_vise_backbones,
     training_curves_plot,
 )
@@ -36,6 +34,12 @@ PARAMS = "params:reporting"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    # The engagement model predict scores with is registered by the engagement pipeline (register_scorer).
+    registered_here = {
+        name: entry
+        for name, entry in engagement_models().items()
+        if name != f"catboost_{SCORING_ENGAGEMENT_FEATURE_SET}"
+    }
     histories = {f"{v}_history": f"pretraining_{v}_history" for v in PRETRAINING_VARIANTS} | {
         f"dual_attention_{m}_history": f"dual_attention_{m}_history" for m in DUAL_ATTENTION_MODELS
     }
@@ -91,7 +95,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params": PARAMS,
                 "labelled": "engagement_labelled",
                 "model_card": "engagement_model_card",
-                **engagement_models(),
+                **registered_here,
             },
             "registered_engagement_models",
             name="register_engagement_models",
@@ -105,30 +109,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             },
             "registered_pretraining_models",
             name="register_vise_backbones",
-        ),
-        Node(
-            register_dual_attention_model,
-            [
-                PARAMS,
-                f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_model",
-                f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_history",
-                "dual_attention_preprocessor",
-                "user_environment_model_input",
-            ],
-            "registered_dual_attention_models",
-            name="register_dual_attention_model",
-        ),
-        Node(
-            register_ppcl_model,
-            [
-                PARAMS,
-                f"ppcl_{SCORING_PPCL_MODEL}_model",
-                f"ppcl_{SCORING_PPCL_MODEL}_card",
-                f"ppcl_{SCORING_PPCL_MODEL}_preprocessor",
-                "ppcl_split_input",
-            ],
-            "registered_ppcl_models",
-            name="register_ppcl_model",
         ),
     ]
     return Pipeline(nodes, tags=[REPORTING_TAG], namespace="reporting", prefix_datasets_with_namespace=False)
