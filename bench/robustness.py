@@ -6,7 +6,7 @@ takes 20–30 minutes.
     .venv/bin/python bench/robustness.py [--seeds 42 7 2024] [--preset demo] [--out data/robustness]
         [--page docs/results/robustness.md]
 
-Each world runs in its own folder under ``--out`` (a copy of conf/ and pyproject.toml, as a fresh clone), with
+Each world runs in its own folder under ``--out`` (a copy of conf/, src/ and pyproject.toml, as a fresh clone), with
 ``kedro run --pipelines=demo --params=sample_world.seed=<seed>,sample_world.preset=<preset>``; a world whose
 contracts are already there is not run again (delete its folder to rerun it).
 """
@@ -40,6 +40,8 @@ def world_folder(out: Path, seed: int, preset: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT / "pyproject.toml", folder)
         shutil.copytree(PROJECT / "conf", folder / "conf", ignore=lambda d, n: n if Path(d).name == "local" else [])
+        # A snapshot of the code: the world runs what was checked out when it started.
+        shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         (folder / "conf/local").mkdir(exist_ok=True)
     return folder
 
