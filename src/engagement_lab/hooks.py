@@ -14,10 +14,18 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
+from kedro.io import CachedDataset, DataCatalog
 
+from engagement_lab.core.errors import UserFacingError
+from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
 from engagement_lab.core.registry import CONTRACTS, RAW_FOLDERS, REPORTING_TAG
-from engagement_lab.datasets import NotRunDataset
+from engagement_lab.datasets import (
+    CacheParquetDataset,
+    NotRunDataset,
+    OptionalParquetDataset,
+    RawFolderDataset,
+    SampleWorldFolderDataset,
+)
 from engagement_lab.mlflow_artifacts import log_saved_artifact
 from engagement_lab.run_safety import (
     ENDED_TAG,
@@ -62,26 +70,140 @@ class MlflowArtifactsHook:
             log_saved_artifact(self._catalog, dataset_name)
 
 
-class MissingModelError(RuntimeError):
-    """A pipeline reads a trained model that no run has saved yet."""
+class MissingInputsError(UserFacingError, RuntimeError):
+    """A run reads datasets that no run has written yet; the message names each one, the pipeline that writes it
+    and the command to run."""
+
+
+class MissingModelError(MissingInputsError):
+    """A run reads a trained model (catalog layer ``models``) that no run has saved yet."""
+
+
+# Inputs that may be absent: they load as None or as an empty table (a user's data has no ground truth; a cache
+# starts empty), or stand in for a pipeline that did not run.
+MAY_BE_ABSENT = (OptionalParquetDataset, CacheParquetDataset, NotRunDataset)
+
+
+def _is_checked(dataset: Any) -> bool:
+    """Whether a missing ``dataset`` means that an upstream pipeline has not run: a local file or folder that a
+    pipeline writes. Not: parameters, memory and MLflow datasets, the datasets in ``MAY_BE_ABSENT``, and a user's
+    raw folders (read-only; a missing one loads empty, and ingestion and the input checks say what it lacks)."""
+    if dataset is None or isinstance(dataset, MAY_BE_ABSENT):
+        return False
+    if isinstance(dataset, RawFolderDataset) and not isinstance(dataset, SampleWorldFolderDataset):
+        return False
+    if isinstance(dataset, CachedDataset):
+        dataset = dataset._dataset  # the file behind the in-memory copy
+    return local_location(dataset) is not None
+
+
+def missing_inputs(catalog: DataCatalog, pipeline: Any) -> list[str]:
+    """The free inputs of ``pipeline`` that an upstream pipeline writes (see :func:`_is_checked`) and that do not
+    exist yet. What the reporting nodes read is left to :class:`ReportingInputsHook` (it reports them as not
+    run)."""
+    reported = {name for node in pipeline.nodes if REPORTING_TAG in node.tags for name in node.inputs}
+    names = (n for n in sorted(pipeline.inputs() - reported) if not n.startswith("params:") and n != "parameters")
+    return [name for name in names if _is_checked(catalog.get(name)) and not catalog.exists(name)]
+
+
+def input_check_descendants(pipeline: Any) -> dict[str, set[str]]:
+    """Per input-check node (tag ``input_check``), the names of the nodes downstream of it: the project's
+    ``SkippingRunner`` skips them when the check finds the data lacking."""
+    checks = [node.name for node in pipeline.nodes if INPUT_CHECK_TAG in node.tags]
+    return {check: {node.name for node in pipeline.from_nodes(check).nodes} - {check} for check in checks}
+
+
+def read_only_after_checks(pipeline: Any, names: list[str]) -> list[str]:
+    """Those of ``names`` that only nodes downstream of an input check read: they are needed only when the check
+    passes (the ``SkippingRunner`` asks for them then), not when the pipeline does not apply to the data."""
+    behind = set().union(*input_check_descendants(pipeline).values())
+    return [name for name in names if all(n.name in behind for n in pipeline.only_nodes_with_inputs(name).nodes)]
+
+
+def missing_inputs_error(
+    catalog: DataCatalog, names: list[str], run_params: dict[str, Any] | None = None
+) -> MissingInputsError:
+    """One error for every missing dataset in ``names``: its file, the pipeline that writes it and the command
+    that runs it; for a run of named pipelines (``run_params``), also the one command that makes everything they
+    need and then runs them. A :class:`MissingModelError` when a trained model is among them."""
+    run_params = run_params or {}
+    demo = "demo" in (run_params.get("pipeline_names") or [])
+    pipelines = _project_pipelines(demo)
+    makers = _producers(names, pipelines)
+    message = "This run needs datasets that no run has written yet:\n  " + "\n  ".join(
+        _missing_lines(catalog, makers, demo)
+    )
+    first = list(dict.fromkeys(m[0] for m in makers.values() if m))
+    # What this run runs: the demo's steps by tag, or the named pipelines.
+    wanted = list(run_params.get("tags") or []) if demo else list(run_params.get("pipeline_names") or [])
+    if first and wanted:
+        chain = dict.fromkeys([*_pipelines_first(catalog, first, pipelines), *wanted])
+        message += f"\nOr make them and run this in one go: `{_command(list(chain), demo)}`"
+    if any(INPUT_CHECK_TAG in node.tags for m in first for node in pipelines[m].nodes):
+        message += (
+            '\nA pipeline that does not apply to your data is skipped ("not run: <reason>") and writes none of '
+            "these; then this run does not apply to it either."
+        )
+    models = any(_layer(catalog.get(name)) == "models" for name in names)
+    return (MissingModelError if models else MissingInputsError)(message)
+
+
+def _missing_lines(catalog: DataCatalog, makers: dict[str, list[str]], demo: bool = False) -> list[str]:
+    """Per missing dataset (``makers``: the pipelines that write each): its file and the command to run first."""
+    lines = []
+    for name, pipelines in makers.items():
+        run = " or ".join(f"`{_command([m], demo)}`" for m in pipelines) or "the pipeline that writes it"
+        lines.append(f"{name} ({_shown(catalog.get(name))}) does not exist: run {run} first")
+    return lines
 
 
 def missing_models(catalog: DataCatalog, pipeline: Any) -> list[str]:
-    """One line per free input of ``pipeline`` in the ``models`` layer that does not exist yet: the
-    catalog entry, its file, and the project pipeline(s) that write it."""
-    missing = []
-    for name in sorted(pipeline.inputs()):
-        if name.startswith("params:") or name == "parameters":
-            continue
-        layer = ((getattr(catalog.get(name), "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
-        if layer == "models" and not catalog.exists(name):
-            missing.append(name)
-    makers = _producers(missing) if missing else {}  # builds every pipeline: only when a model is missing
-    lines = []
-    for name in missing:
-        run = " or ".join(f"`kedro run --pipelines={m}`" for m in makers[name]) or "the pipeline that writes it"
-        lines.append(f"{name} ({getattr(catalog.get(name), '_filepath', None)}) does not exist: run {run} first")
-    return lines
+    """One line per free input of ``pipeline`` in the ``models`` layer that does not exist yet: the catalog
+    entry, its file, and the project pipeline(s) that write it."""
+    missing = [name for name in missing_inputs(catalog, pipeline) if _layer(catalog.get(name)) == "models"]
+    return _missing_lines(catalog, _producers(missing)) if missing else []
+
+
+def _layer(dataset: Any) -> str | None:
+    return ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
+
+
+def _shown(dataset: Any) -> str:
+    """A dataset's file, relative to the working directory (the project) when it lies inside it."""
+    path = local_location(dataset._dataset if isinstance(dataset, CachedDataset) else dataset)
+    if path is None:
+        return "?"
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _command(pipelines: list[str], demo: bool) -> str:
+    """The ``kedro run`` that runs ``pipelines``: in the demo, its steps by tag (the demo's folders stand in for
+    raw data)."""
+    if demo:
+        return f"kedro run --pipelines=demo --tags={','.join(pipelines)}"
+    return f"kedro run --pipelines={','.join(pipelines)}"
+
+
+def _pipelines_first(catalog: DataCatalog, producers: list[str], pipelines: dict[str, Any]) -> list[str]:
+    """``producers`` with every pipeline they need whose outputs do not exist yet, each after the ones it needs."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        order.append(name)  # a placeholder against cycles: moved after what it needs below
+        for needed in _producers(missing_inputs(catalog, pipelines[name]), pipelines).values():
+            if needed and needed[0] != name:
+                visit(needed[0])
+        order.remove(name)
+        order.append(name)
+
+    for producer in producers:
+        visit(producer)
+    return order
 
 
 class ReportingInputsHook:
@@ -123,37 +245,63 @@ class ReportingInputsHook:
         quiet.setLevel(level)
 
 
-class MissingResultsError(RuntimeError):
+class MissingResultsError(UserFacingError, RuntimeError):
     """A pipeline whose results the report needs has not run."""
 
 
-def _producers(names: list[str]) -> dict[str, list[str]]:
-    """The project pipelines that write each dataset, by name (reporting only reads results). Built afresh
-    from ``engagement_lab.pipelines``: during ``kedro run --pipelines=x`` Kedro's registry holds only x."""
-    from engagement_lab.pipelines.demo import project_pipelines
+def _project_pipelines(demo: bool = False) -> dict[str, Any]:
+    """Every project pipeline but ``demo`` and ``reporting`` (which only reads results), built afresh from
+    ``engagement_lab.pipelines``: during ``kedro run --pipelines=x`` Kedro's registry holds only x. With ``demo``,
+    as the demo runs them: reading the sample world's folders instead of raw data."""
+    from engagement_lab.pipelines.demo import on_sample_world, project_pipelines
 
-    outputs = {name: pipeline.all_outputs() for name, pipeline in project_pipelines().items() if name != "reporting"}
+    built = {name: pipeline for name, pipeline in project_pipelines().items() if name != "reporting"}
+    return {name: on_sample_world(pipeline) for name, pipeline in built.items()} if demo else built
+
+
+def _producers(names: list[str], pipelines: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """The project pipelines that write each dataset, by name (reporting only reads results)."""
+    outputs = {name: pipeline.all_outputs() for name, pipeline in (pipelines or _project_pipelines()).items()}
     return {name: sorted(p for p, written in outputs.items() if name in written) for name in names}
 
 
-class MissingModelsHook:
-    """Before a run starts, name every trained model it reads that is missing and the pipeline that makes it,
-    instead of a dataset load error midway through the run."""
+class MissingInputsHook:
+    """Before a run starts, name every dataset it reads that an upstream pipeline has not written yet (trained
+    models, model inputs, canonical tables, ...), the pipeline that writes it and the command to run, instead of a
+    load error midway through the run (see :func:`missing_inputs` for what is checked).
 
-    @hook_impl
+    Under the ``SkippingRunner``, when every missing dataset is read only by nodes behind an input check, they are
+    left to the runner: they are needed only if the check finds the data fit for the pipeline (a pipeline that
+    does not apply to the data is skipped, as without this hook). Otherwise the run stops naming them all. Runs
+    first (``tryfirst``), so that no MLflow run is started for a run that cannot start."""
+
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
-        if lines := missing_models(catalog, pipeline):
-            raise MissingModelError("This run needs trained models that do not exist yet:\n  " + "\n  ".join(lines))
+        _RUN_PARAMS.clear()
+        _RUN_PARAMS.update(run_params)
+        missing = missing_inputs(catalog, pipeline)
+        skipping = "SkippingRunner" in str(run_params.get("runner"))
+        if missing and not (skipping and len(read_only_after_checks(pipeline, missing)) == len(missing)):
+            raise missing_inputs_error(catalog, missing, run_params)
 
 
-class RawDataError(RuntimeError):
+MissingModelsHook = MissingInputsHook  # its name before it checked every input, not only models
+# The parameters of the run in progress (pipelines, tags), kept by MissingInputsHook: the SkippingRunner's
+# missing-input errors name the command to run as the hook's do.
+_RUN_PARAMS: dict[str, Any] = {}
+
+
+def current_run_params() -> dict[str, Any]:
+    """The parameters of the run in progress under a Kedro session ({} without one)."""
+    return dict(_RUN_PARAMS)
+
+
+class RawDataError(UserFacingError, RuntimeError):
     """A run would write into a user's raw data folder."""
 
 
 def raw_folder_paths(catalog: DataCatalog, names: set[str]) -> dict[str, Path]:
     """The local folder of every read-only raw dataset among ``names`` and ``raw_<folder>``."""
-    from engagement_lab.datasets import RawFolderDataset, SampleWorldFolderDataset
-
     paths = {}
     for name in sorted(names | {f"raw_{folder}" for folder in RAW_FOLDERS}):
         if name.startswith("params:") or name == "parameters":
@@ -446,8 +594,9 @@ class KilledRunsHook:
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
         self._run_over()
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's, which ends the run once per entry on MLflow's run stack
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        _drop_reentries()
         self._run_over()
 
     def _run_over(self) -> None:
@@ -463,6 +612,21 @@ class KilledRunsHook:
             _end_mlflow_run(self._run_id, "KILLED")
             logger.warning("MLflow run %s ended KILLED: the kedro run was interrupted", self._run_id)
         self._run_over()
+
+
+def _drop_reentries() -> None:
+    """Keep one entry of the run on top of MLflow's active-run stack. kedro-mlflow re-enters its run at every node
+    (``nested: true`` stacks it once per node), and on a failed run ends it, with an INFO line, once per entry:
+    dozens of "The run ... was closed because of an error" above the error. The stack is MLflow's private state:
+    if it is not where it was, nothing is dropped."""
+    try:
+        from mlflow.tracking.fluent import _active_run_stack
+
+        stack = _active_run_stack.get()
+    except (ImportError, AttributeError):
+        return
+    while isinstance(stack, list) and len(stack) > 1 and stack[-1].info.run_id == stack[-2].info.run_id:
+        stack.pop()
 
 
 def _end_mlflow_run(run_id: str, status: str) -> None:

@@ -54,6 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engagement_lab.core.errors import UserFacingError
+
 logger = logging.getLogger(__name__)
 
 STATE_FOLDER = Path("data/.run_safety")  # under the project path
@@ -99,8 +101,8 @@ def holder_info() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ locks
-class ProjectLockedError(RuntimeError):
-    """Another run holds the project's lock."""
+class ProjectLockedError(UserFacingError, RuntimeError):
+    """Another run holds the project's lock (the message names it and how to wait for it)."""
 
 
 class ProjectLock:

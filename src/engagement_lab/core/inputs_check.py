@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from engagement_lab.core.errors import UserFacingError
+
 INPUT_CHECK_TAG = "input_check"
 
 
-class InputsMissingError(RuntimeError):
+class InputsMissingError(UserFacingError, RuntimeError):
     """A pipeline was run on data that lacks what its method needs."""
 
 

@@ -80,6 +80,24 @@ def _evaluate(model: PopularityNet, data: Arrays, cfg: TrainConfig, device: torc
     return sum(losses) / max(len(data), 1), result
 
 
+# The dual-attention models of Table II by what sets them apart (conf/base/parameters_dual_attention.yml names
+# them so); a baseline of Table I is its architecture.
+_DUAL_MODELS = {
+    (True, "none"): "e_attn",
+    (False, "concat"): "env",
+    (False, "implicit"): "env_i_attn",
+    (True, "concat"): "e_attn_env",
+    (True, "implicit"): "full",
+}
+
+
+def model_name(cfg: ModelConfig) -> str:
+    """The model's name in Tables I–II (``visual``, ..., ``e_attn``, ``full``), for the training log."""
+    if cfg.arch != "dual":
+        return cfg.arch
+    return _DUAL_MODELS.get((cfg.explicit_attention, cfg.environment), "dual")
+
+
 def train_model(
     model_cfg: ModelConfig, cfg: TrainConfig, train: Arrays, val: Arrays, word_vectors: np.ndarray | None = None
 ) -> tuple[PopularityNet, dict]:
@@ -105,7 +123,10 @@ def train_model(
             model,
             optimizer,
             FitConfig(
-                epochs=cfg.epochs, name=f"{model_cfg.arch} seed {cfg.seed}", select="val_loss", patience=cfg.patience
+                epochs=cfg.epochs,
+                name=f"dual_attention.{model_name(model_cfg)} seed {cfg.seed}",
+                select="val_loss",
+                patience=cfg.patience,
             ),
             lambda epoch: torch.randperm(len(train), generator=generator).split(cfg.batch_size),
             train_step,

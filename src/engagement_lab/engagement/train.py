@@ -135,9 +135,11 @@ def train(
                     loss = hybrid_loss(model.standardised(image, text, has_image).float(), target, cfg.mse_weight)
             return loss, {"loss": loss.item()}
 
+        fusion = getattr(getattr(model, "cfg", None), "fusion", None)  # the classifier's fusion strategy
         fit_config = FitConfig(
             epochs=cfg.epochs,
-            name=cfg.task,
+            name=f"engagement.{f'fusion_{fusion}' if cfg.task == 'classification' and fusion else cfg.task} "
+            f"seed {cfg.seed}",
             grad_accum=cfg.grad_accum,
             grad_clip=cfg.grad_clip,
             select="val_macro_f1" if cfg.task == "classification" else "val_r2",

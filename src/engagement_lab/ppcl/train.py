@@ -152,6 +152,16 @@ def step_loss(
     return cfg.reg_weight * reg + (1 - cfg.reg_weight) * contrastive, parts
 
 
+def model_name(cfg: TrainConfig) -> str:
+    """The model's name in PPCL's tables (conf/base/parameters_ppcl.yml names them so), for the training log; the
+    data-efficiency rows differ only in their number of training posts."""
+    if cfg.sampler == "random" and cfg.tasks:
+        return "random_sampling"
+    if not cfg.augment and cfg.tasks:
+        return "no_aug"
+    return "full" if set(cfg.tasks) == set(TASKS) else "_".join(cfg.tasks) or "no_cl"
+
+
 def make_sampler(cfg: TrainConfig, train: Split, seed: int):
     if cfg.sampler == "hierarchical" and cfg.tasks:
         return HierarchicalBatchSampler(train.tensors["levels"].numpy(), cfg.batch_size, seed)
@@ -193,7 +203,7 @@ def train(
         def evaluate() -> dict[str, float]:
             return regression_scores(y_val, predict(model, val_data, device), "val")
 
-        name = f"ppcl {'+'.join(cfg.tasks) or 'no_cl'} seed {cfg.seed}"
+        name = f"ppcl.{model_name(cfg)} seed {cfg.seed} ({len(train_data)} train posts)"
         fit_config = FitConfig(
             epochs=cfg.epochs, name=name, max_steps=max_steps, select=cfg.select, patience=cfg.patience
         )

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import skops.io
 import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.core.registry import (
@@ -121,7 +123,9 @@ POST_COLUMNS = [
 ]
 # PPCL's Table A1 profile fields as the canonical users table holds them (add_user_fields reads these).
 PROFILE_FIELDS = [*CATEGORICAL[1:6], *NUMERICAL[:8], "photo_firstdate", "photo_firstdatetaken"]
-_REQUEST_TYPE = {"Int64": "double", "boolean": "boolean", STR: "string", TIME: "string"}
+# Counts and flags are typed "any" (checked here, row by row): MLflow casts a null "boolean" to False, where an
+# unknown flag must stay unknown (imputed, as predict does), and refuses an int64 column for a "double" one.
+_REQUEST_TYPE = {"Int64": AnyType(), "boolean": AnyType(), STR: "string", TIME: "string"}
 SCORED_COLUMNS = {
     "ppcl": [
         ("popularity", "double"),
@@ -376,6 +380,7 @@ def write_environments(path: Path, environments: tuple[dict, tuple, dict]) -> No
 
 
 def read_environments(path: str | Path) -> tuple[dict, tuple, dict]:
+    """:func:`write_environments`' file back as ``scoring.user_environments`` returns them."""
     with np.load(path, allow_pickle=False) as data:
         users = [str(u) for u in data["users"]]
         per_user = {u: (data["image"][i], data["topics"][i]) for i, u in enumerate(users)}
@@ -409,7 +414,7 @@ def requirements() -> list[str]:
     return pins
 
 
-def test_metrics(contract: dict[str, Any] | None, model: str) -> dict[str, float]:
+def contract_figures(contract: dict[str, Any] | None, model: str) -> dict[str, float]:
     """The model's numbers in the results contract, validation ones aside (the contract's test figures)."""
     metrics = ((contract or {}).get("models") or {}).get(model) or {}
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not k.startswith("val_")}
@@ -443,7 +448,7 @@ def log_scorer(
     """Log the scorer (its ``files`` as artifacts) to the active run and register it as ``<prefix><name>``, with
     the card as metadata, the description, and tags: pipeline, model, dataset, seed and the test metrics."""
     registered_name = f"{section.get('prefix', '')}{spec.name}"
-    metrics = test_metrics(contract, spec.model)
+    metrics = contract_figures(contract, spec.model)
     tags = {
         "pipeline": spec.pipeline,
         "model": spec.model,
@@ -453,7 +458,9 @@ def log_scorer(
     }
     code = files["config"].parent / "scorer_model.py"
     code.write_text(MODEL_CODE)
-    with active_run():
+    with active_run(), warnings.catch_warnings():
+        # No input example: one would need an image file wherever the model is loaded; the signature is explicit.
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
         info = mlflow.pyfunc.log_model(
             name=f"{spec.pipeline}_{spec.model}_scorer",
             python_model=str(code),
@@ -503,6 +510,14 @@ def _config(spec: ScorerSpec, section: dict[str, Any], image_size: int | None, *
     }
 
 
+def _disabled(spec: ScorerSpec, section: dict[str, Any]) -> dict[str, Any] | None:
+    """What a register function returns when ``<pipeline>.serving.enabled`` is false (else None)."""
+    if section.get("enabled", True):
+        return None
+    logger.info("serving: registration of %s disabled (%s.serving.enabled)", spec.name, spec.pipeline)
+    return {"registered": [], "skipped": [spec.name]}
+
+
 def _register(
     spec: ScorerSpec,
     section: dict[str, Any],
@@ -512,10 +527,7 @@ def _register(
     writers: dict[str, Any],
 ) -> dict[str, Any]:
     """Write each artifact with its writer (``key: (file name, write(path))``) in a temporary folder, then log and
-    register the scorer; nothing when ``section.enabled`` is false."""
-    if not section.get("enabled", True):
-        logger.info("serving: registration of %s disabled (%s.serving.enabled)", spec.name, spec.pipeline)
-        return {"registered": [], "skipped": [spec.name]}
+    register the scorer."""
     with tempfile.TemporaryDirectory(prefix="scorer-") as tmp:
         folder, files = Path(tmp), {}
         for key, (file_name, write) in {**writers, "config": ("config.json", _json_writer(config))}.items():
@@ -546,6 +558,8 @@ def register_ppcl(
 ) -> dict[str, Any]:
     """PPCL's scoring model (``ppcl.full``) as a raw-post scorer: its weights, card and fitted preprocessor."""
     spec = SCORERS[f"ppcl.{SCORING_PPCL_MODEL}"]
+    if (off := _disabled(spec, section)) is not None:
+        return off
     writers = {
         "weights": ("weights.pt", _torch_writer(state)),
         "card": ("card.json", _json_writer(card)),
@@ -569,6 +583,8 @@ def register_dual_attention(
     history (the config), the fitted preprocessor, the LDA and every user's history environment
     (``scoring.user_environments`` of ``model_input``, as predict computes them)."""
     spec = SCORERS[f"dual_attention.{SCORING_DUAL_ATTENTION_MODEL}"]
+    if (off := _disabled(spec, section)) is not None:
+        return off
     environments = user_environments(model_input, include_unlabelled)
     writers = {
         "weights": ("weights.pt", _torch_writer(state)),
@@ -594,6 +610,8 @@ def register_engagement(
     """The engagement scoring model (``engagement.catboost_pre_publication``) as a raw-post scorer: its
     ``{features, model, feature_set}`` bundle; the card is the feature set, the classes and the target spec."""
     spec = SCORERS[f"engagement.catboost_{SCORING_ENGAGEMENT_FEATURE_SET}"]
+    if (off := _disabled(spec, section)) is not None:
+        return off
     classes = [CLASS_NAMES[int(c)] for c in bundle["model"].classes_]
     config = _config(spec, section, image_size, feature_set=bundle["feature_set"], classes=classes)
     card = {"feature_set": bundle["feature_set"], "classes": classes, "target_spec": target_spec}

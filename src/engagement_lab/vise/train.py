@@ -305,7 +305,12 @@ def train(
     result = fit(
         model,
         optimizer,
-        FitConfig(epochs=config.epochs, name="pretraining", amp=config.amp, progress=True),
+        FitConfig(
+            epochs=config.epochs,
+            name=f"pretraining.vise{'' if set(config.tasks) == set(TASKS) else '_' + '_'.join(config.tasks)}",
+            amp=config.amp,
+            progress=True,
+        ),
         batches,
         train_step,
         summarise=summarise,

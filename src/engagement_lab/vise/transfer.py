@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -100,8 +101,10 @@ def finetune(
     split: dict[str, np.ndarray],
     config: FinetuneConfig,
     device: torch.device,
+    name: str = "fine-tuning",
 ) -> tuple[float, int]:
-    """Fine-tune backbone + a new linear head end to end; keep the epoch best on val.
+    """Fine-tune backbone + a new linear head end to end; keep the epoch best on val. Logs each epoch under
+    ``name`` (the model and split).
 
     Returns the test accuracy of that epoch's model and the epoch."""
     torch.manual_seed(config.seed)
@@ -116,6 +119,7 @@ def finetune(
     train = TensorDataset(images[split["train"]], y[split["train"]])
     order = torch.Generator().manual_seed(config.seed)
     best_val, best_epoch, best_state = -1.0, 0, None
+    start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
         for batch, target in DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=order):
@@ -127,6 +131,9 @@ def finetune(
             loss.backward()
             optimizer.step()
         val = _accuracy(model, images[split["val"]], y[split["val"]], device)
+        logger.info(
+            "%s epoch %d/%d (%.1fs): val_acc %.4f", name, epoch, config.epochs, time.perf_counter() - start, val
+        )
         if val > best_val:
             best_val, best_epoch, best_state = val, epoch, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)

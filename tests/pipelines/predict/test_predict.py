@@ -33,10 +33,8 @@ CLASSES = ["very_low", "low", "medium", "high", "very_high"]
 
 
 @pytest.fixture(scope="module")
-def folder_run(trained):
-    catalog = predict_catalog(trained)
-    SequentialRunner().run(create_pipeline(), catalog)
-    return trained, catalog
+def folder_run(predicted):
+    return predicted  # predict on the example folder, run once per session (conftest)
 
 
 def test_every_example_post_is_one_row_with_what_happened(folder_run):

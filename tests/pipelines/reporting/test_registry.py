@@ -1,5 +1,7 @@
 """The register_* nodes: saved models → MLflow (pytorch and catboost flavours) with signatures, registered in a
-SQLite model registry, loaded back by name and giving the same predictions as the models themselves."""
+SQLite model registry, loaded back by name and giving the same predictions as the models themselves. The models
+predict scores with are not among them: their own pipelines register them as models of raw posts
+(tests/pipelines/predict/test_registry.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ import pytest
 import torch
 from catboost import CatBoostClassifier
 
+from engagement_lab.core.registry import (
+    SCORING_DUAL_ATTENTION_MODEL,
+    SCORING_ENGAGEMENT_FEATURE_SET,
+    SCORING_PPCL_MODEL,
+)
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig
+from engagement_lab.pipelines.demo import project_pipelines
 from engagement_lab.pipelines.reporting.nodes import register_engagement_models, register_vise_backbones
 from engagement_lab.vise.models import small_resnet
 from tests.conftest import base_params
@@ -128,3 +136,31 @@ def test_registry_can_be_switched_off():
     params["registry"]["enabled"] = False
     result = register_engagement_models(params, None, None, fusion_concat={"w": torch.zeros(1)})
     assert result == {"registered": [], "skipped": ["engagement.fusion_concat"]}
+
+
+def test_the_models_predict_scores_with_are_registered_by_the_pipelines_that_train_them():
+    """Each is logged by a ``register_scorer`` node at the end of its own pipeline (so into the MLflow run that
+    trained it), with its test figures as an input; reporting's registry nodes leave them out."""
+    pipelines = project_pipelines()
+    scoring = {
+        "ppcl": f"ppcl_{SCORING_PPCL_MODEL}_model",
+        "dual_attention": f"dual_attention_{SCORING_DUAL_ATTENTION_MODEL}_model",
+        "engagement": f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_model",
+    }
+    registry_inputs = {
+        name
+        for node in pipelines["reporting"].nodes
+        if node.name.startswith("reporting.register_")
+        for name in node.inputs
+    }
+    assert registry_inputs.isdisjoint(scoring.values())
+    assert "registered_engagement_models" in pipelines["reporting"].all_outputs()
+    test_figures = {  # the results contract, or (engagement) the model's scores the contract is made of
+        "ppcl": "ppcl_metrics",
+        "dual_attention": "dual_attention_metrics",
+        "engagement": f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_scores",
+    }
+    for pipeline, model in scoring.items():
+        [node] = [n for n in pipelines[pipeline].nodes if n.name == f"{pipeline}.register_scorer"]
+        assert {model, test_figures[pipeline], f"params:{pipeline}"} <= set(node.inputs) and len(node.inputs) <= 10
+        assert node.outputs == [f"{pipeline}_registered_scorer"]

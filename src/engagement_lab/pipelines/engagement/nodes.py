@@ -15,6 +15,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.core.metrics import classification_metrics, regression_metrics
+from engagement_lab.core.registry import SCORING_ENGAGEMENT_FEATURE_SET
 from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.engagement.data import MIN_SPLIT_POSTS, assign_split, build_model_input, with_count_columns
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
@@ -400,15 +401,24 @@ def model_card(
 
 def register_scorer(
     bundle: dict[str, Any],
+    scores: dict[str, float],
     target_spec: dict[str, Any],
-    metrics: dict[str, Any],
+    ingestion_sources: dict[str, Any] | None,
     image_embeddings: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """The CatBoost model that predict scores with (no engagement counts needed) as an MLflow model of raw posts,
     scored by predict's code (``predict.serving``): logged to this run (kedro-mlflow's run of the pipeline that
-    trained it) and registered as ``engagement.catboost_pre_publication`` with its card, test metrics and tags.
-    ``image_embeddings`` says which encoder input size its features came from; ``engagement.serving.enabled:
-    false`` makes it a no-op."""
+    trained it) and registered as ``engagement.catboost_pre_publication`` with its card, test figures and tags.
+
+    The figures are the model's entry of the results contract, as ``report`` puts it there (its ``scores``, the
+    dataset and seed): reading ``engagement_metrics`` itself would make the contract an intermediate dataset, which
+    a runner may release from memory. ``image_embeddings`` says which encoder input size the features came from;
+    ``engagement.serving.enabled: false`` makes it a no-op."""
+    contract = {
+        "dataset": dataset_label(ingestion_sources, params["source"]),
+        "seed": params["seed"],
+        "models": {f"catboost_{SCORING_ENGAGEMENT_FEATURE_SET}": scores},
+    }
     image_size = serving.encoder_image_size(image_embeddings)
-    return serving.register_engagement(bundle, target_spec, metrics, image_size, params["serving"])
+    return serving.register_engagement(bundle, target_spec, contract, image_size, params["serving"])

@@ -152,8 +152,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 register_scorer,
                 [
                     f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_model",
+                    f"engagement_catboost_{SCORING_ENGAGEMENT_FEATURE_SET}_scores",
                     "engagement_target_spec",
-                    "engagement_metrics",
+                    "ingestion_sources",
                     "image_embeddings",
                     PARAMS,
                 ],

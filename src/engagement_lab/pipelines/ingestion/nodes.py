@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from engagement_lab.core.errors import UserFacingError
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty, run_start
 from engagement_lab.ingestion.instaloader import read_instaloader
@@ -23,6 +25,12 @@ READERS: dict[str, Callable[[RawFolder, dict], Ingested]] = {
     "instaloader": read_instaloader,
 }
 TABLES = list(SCHEMA)
+
+
+class IngestionStopped(IngestionError, UserFacingError):
+    """Ingestion stopped on the data: a selected or auto-detected source is missing, a reader rejected a file,
+    a source lost too many records, or strict mode found issues. The message says which and what to do;
+    ``kedro run`` shows it without a traceback."""
 
 
 AUTO = "auto"
@@ -41,7 +49,7 @@ def selected_sources(sources: str | list[str]) -> list[str] | None:
         sources = [sources]
     unknown = set(sources) - set(READERS)
     if unknown:
-        raise IngestionError(
+        raise IngestionStopped(
             f"ingestion.sources has unknown sources {sorted(unknown)}; known: {list(READERS)} (or {AUTO})"
         )
     return list(sources)
@@ -72,7 +80,8 @@ def make_reader(source: str) -> Callable[[RawFolder, dict[str, Any]], Ingested]:
             error = f"{source} is selected in ingestion.sources but {folder.root} is missing or empty; {PROVIDE_DATA}"
             return not_read(source, folder.root, [error])
         try:
-            part = READERS[source](folder, params)
+            with heartbeat(logger, f"ingestion.{source}: reading {folder.root}"):  # ~40 s at SMPD scale
+                part = READERS[source](folder, params)
         except IngestionError as error:
             # Most messages already start with the source; the rest get it, so each line says whose it is.
             message = str(error) if str(error).startswith(source) else f"{source}: {error}"
@@ -217,9 +226,24 @@ def no_source_present(parts: list[Ingested]) -> str:
 def raise_problems(problems: list[str]) -> None:
     """One IngestionError for all problems: each on its own line."""
     if len(problems) == 1:
-        raise IngestionError(problems[0])
+        raise IngestionStopped(problems[0])
     if problems:
-        raise IngestionError(f"ingestion failed with {len(problems)} problems:\n- " + "\n- ".join(problems))
+        raise IngestionStopped(f"ingestion failed with {len(problems)} problems:\n- " + "\n- ".join(problems))
+
+
+def strict_problem(quarantine: pd.DataFrame, n_reasons: int = 3) -> str:
+    """Strict mode's summary of the issue log: how many issues, the first (file, record, field, reason) and the
+    commonest reasons, with where to see them all."""
+    first = quarantine.iloc[0]
+    reasons = quarantine.groupby(["source", "reason", "action"], sort=False).size().sort_values(ascending=False)
+    common = "; ".join(f"{s}: {r} ({a}) x {n}" for (s, r, a), n in reasons.head(n_reasons).items())
+    more = f" and {len(reasons) - n_reasons} more" if len(reasons) > n_reasons else ""
+    return (
+        f"strict ingestion: {len(quarantine)} issue(s); first: {first['source']} file {first['file']} "
+        f"record {first['record']} field {first['field']}: {first['reason']} ({first['action']}). "
+        f"Commonest: {common}{more}. Ingestion saved nothing; run with ingestion.strict=false to keep the clean "
+        "records and log every issue in the quarantine table (data/02_intermediate/quarantine.parquet)"
+    )
 
 
 def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ...]:
@@ -228,11 +252,13 @@ def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ..
     ``records in = canonical + rejected + ignored`` for every source and table (ignored: files that
     are not part of the source's layout, in the ``files`` line). The run stops with one
     IngestionError listing every source's reader errors, every source that kept no posts or
-    rejected more than ``max_rejected_share`` of them, and, in strict mode, the first issue.
+    rejected more than ``max_rejected_share`` of them, and, in strict mode, any issue at all: strict mode reads
+    every file first, so that one run names every problem (the count, the first issue and the commonest reasons),
+    then stops before anything is saved.
     """
     *ingested, params = parts
     if selected_sources(params["sources"]) is None and not any(p.read or p.errors for p in ingested):
-        raise IngestionError(no_source_present(ingested))
+        raise IngestionStopped(no_source_present(ingested))
     ingested = [_reject_posts_from_the_future(p) for p in ingested]
     tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES}
     tables["users"], user_issues = _add_missing_users(tables["posts"], tables["users"])
@@ -244,11 +270,7 @@ def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ..
     problems = [error for p in ingested for error in p.errors]
     problems += loss_problems(ingested, reconciliation, quarantine, params["max_rejected_share"])
     if params["strict"] and len(quarantine):
-        first = quarantine.iloc[0]
-        problems.append(
-            f"strict ingestion: {len(quarantine)} issue(s); first: {first['source']} file {first['file']} "
-            f"record {first['record']} field {first['field']}: {first['reason']} ({first['action']})"
-        )
+        problems.append(strict_problem(quarantine))
     raise_problems(problems)
     return (*(tables[t] for t in TABLES), quarantine, reconciliation)
 

@@ -11,29 +11,25 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
-from torch import nn
 
 from engagement_lab.core.inputs_check import input_check, require_inputs
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.core.results import contract_metrics, results_contract
-from engagement_lab.core.training import pick_device
 from engagement_lab.ingestion.common import IMAGE_SUFFIXES
 from engagement_lab.ingestion.provenance import shown_path
-from engagement_lab.vise.models import build_backbone
-from engagement_lab.vise.transfer import (
-    FinetuneConfig,
-    extract_features,
-    finetune,
-    linear_evaluation,
-    load_images,
-    random_splits,
-)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch, torchvision and the VisE package are imported by the nodes that train: registering the pipelines
+# (every `kedro` command) does not load them. (Kedro reads the nodes' type hints at run time: they name no
+# torch type.)
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +90,19 @@ def _evaluate(
     image_size: int,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Linear evaluation and fine-tuning of one backbone on every split."""
+    """Linear evaluation and fine-tuning of one backbone on every split; each step logs under
+    ``transfer_evaluation.<name>``, fine-tuning once per split and epoch."""
+    from engagement_lab.core.training import pick_device
+    from engagement_lab.vise.transfer import (
+        FinetuneConfig,
+        extract_features,
+        finetune,
+        linear_evaluation,
+        load_images,
+        random_splits,
+    )
+
+    model = f"transfer_evaluation.{name}"
     usable = emotion_images[emotion_images["readable"]].reset_index(drop=True)
     classes = sorted(usable["label"].unique())
     labels = usable["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
@@ -102,15 +110,23 @@ def _evaluate(
     device = pick_device(params["finetune"]["device"])
     images = load_images(usable["path"].tolist(), image_size)
 
-    backbone, _ = make_backbone()
-    features = extract_features(backbone, images, device)
-    linear, chosen_c = linear_evaluation(features, labels, splits, params["linear"]["C"], params["linear"]["max_iter"])
-    logger.info("%s linear evaluation: %.3f ± %.3f (C %s)", name, np.mean(linear), np.std(linear), chosen_c)
+    with heartbeat(logger, f"{model} linear evaluation ({len(usable)} images, {len(splits)} splits)"):
+        backbone, _ = make_backbone()
+        features = extract_features(backbone, images, device)
+        linear, chosen_c = linear_evaluation(
+            features, labels, splits, params["linear"]["C"], params["linear"]["max_iter"]
+        )
+    logger.info("%s linear evaluation: %.3f ± %.3f (C %s)", model, np.mean(linear), np.std(linear), chosen_c)
 
     config = FinetuneConfig(**{k: v for k, v in params["finetune"].items() if k != "device"}, seed=params["seed"])
-    tuned = [finetune(make_backbone, images, labels, split, config, device) for split in splits]
+    tuned = []
+    for index, split in enumerate(splits, start=1):
+        fold = f"{model} fine-tuning split {index}/{len(splits)}"
+        accuracy, epoch = finetune(make_backbone, images, labels, split, config, device, name=fold)
+        logger.info("%s: test accuracy %.3f (epoch %d, best on val)", fold, accuracy, epoch)
+        tuned.append((accuracy, epoch))
     finetuned = [accuracy for accuracy, _ in tuned]
-    logger.info("%s fine-tuned: %.3f ± %.3f", name, np.mean(finetuned), np.std(finetuned))
+    logger.info("%s fine-tuned: %.3f ± %.3f", model, np.mean(finetuned), np.std(finetuned))
     return {
         "model": name,
         "linear_acc": linear,
@@ -124,12 +140,14 @@ def _evaluate(
 
 def evaluate_pretrained(
     emotion_images: pd.DataFrame,
-    backbone: dict[str, torch.Tensor],
+    backbone: dict[str, Any],
     pretraining: dict[str, Any],
     params: dict[str, Any],
     name: str,
 ) -> dict[str, Any]:
-    """A VisE backbone: its pretrained weights, the pretraining architecture and input size."""
+    """A VisE backbone (``backbone``: its state dict of tensors): its pretrained weights, the pretraining
+    architecture and input size."""
+    from engagement_lab.vise.models import build_backbone
 
     def make() -> tuple[nn.Module, int]:
         model, dim = build_backbone(pretraining["config"]["backbone"])
@@ -143,6 +161,9 @@ def evaluate_random_init(
     emotion_images: pd.DataFrame, pretraining: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
     """Random Init: the VisE architecture with random weights (seeded)."""
+    import torch
+
+    from engagement_lab.vise.models import build_backbone
 
     def make() -> tuple[nn.Module, int]:
         torch.manual_seed(params["seed"])
@@ -153,6 +174,8 @@ def evaluate_random_init(
 
 def evaluate_imagenet(emotion_images: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """ImageNet-supervised: the bundled EfficientNet-lite0 (not the VisE architecture)."""
+    from engagement_lab.vise.models import build_backbone
+
     return _evaluate(
         "imagenet_supervised",
         lambda: build_backbone("efficientnet_lite0"),

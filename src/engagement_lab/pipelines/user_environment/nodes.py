@@ -9,13 +9,14 @@ user's context posts without the post itself.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score, roc_auc_score
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.dual_attention.environment import (
     context_mask,
     label_posts,
@@ -23,8 +24,15 @@ from engagement_lab.dual_attention.environment import (
     novelty_scores,
     split_posts,
 )
-from engagement_lab.dual_attention.text import TopicModel, coherence, fit_lda, tokenize
 from engagement_lab.world.truth import truth_for
+
+# gensim (engagement_lab.dual_attention.text) is imported by the nodes that use it: registering the pipelines
+# (every `kedro` command) does not load it. Kedro reads the nodes' type hints at run time, so the name
+# TopicModel must resolve without that import.
+if TYPE_CHECKING:
+    from engagement_lab.dual_attention.text import TopicModel
+else:
+    TopicModel = Any
 
 logger = logging.getLogger(__name__)
 
@@ -127,28 +135,36 @@ def label_and_split(selected: pd.DataFrame, params: dict[str, Any]) -> pd.DataFr
 
 
 def fit_topic_model(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[TopicModel, dict[str, float]]:
-    """gensim LDA over the context captions only (hashtags and emoji are tokens)."""
+    """gensim LDA over the context captions only (hashtags and emoji are tokens); logs while it fits."""
+    from engagement_lab.dual_attention.text import coherence, fit_lda, tokenize
+
     mask = context_mask(labelled["split"], params["environment_includes_unlabelled"])
     docs = [tokenize(c) for c in labelled.loc[mask, "caption"]]
     lda = params["lda"]
-    model, stats = fit_lda(
-        docs,
-        num_topics=lda["num_topics"],
-        passes=lda["passes"],
-        iterations=lda["iterations"],
-        workers=lda["workers"],
-        seed=lda["seed"],
-        no_below=lda["no_below"],
-        no_above=lda["no_above"],
-        alpha=lda["alpha"],
-    )
-    stats.update({f"coherence_{k}": v for k, v in coherence(model, docs, topn=lda["coherence_topn"]).items()})
+    what = f"user_environment LDA ({lda['num_topics']} topics, {lda['passes']} passes, {len(docs)} captions)"
+    with heartbeat(logger, what):
+        model, stats = fit_lda(
+            docs,
+            num_topics=lda["num_topics"],
+            passes=lda["passes"],
+            iterations=lda["iterations"],
+            workers=lda["workers"],
+            seed=lda["seed"],
+            no_below=lda["no_below"],
+            no_above=lda["no_above"],
+            alpha=lda["alpha"],
+        )
+    with heartbeat(logger, "user_environment LDA coherence"):
+        scores = coherence(model, docs, topn=lda["coherence_topn"])
+    stats.update({f"coherence_{k}": v for k, v in scores.items()})
     logger.info("LDA coherence: u_mass %.3f, c_npmi %.3f", stats["coherence_u_mass"], stats["coherence_c_npmi"])
     return model, stats
 
 
 def build_model_input(labelled: pd.DataFrame, topic_model: TopicModel, params: dict[str, Any]) -> pd.DataFrame:
     """Per post: tokens, topic vector, and the leave-one-out image and topic environments."""
+    from engagement_lab.dual_attention.text import tokenize
+
     out = labelled.copy()
     tokens = [tokenize(c) for c in out["caption"]]
     topics = topic_model.topic_vectors(tokens)
