@@ -157,13 +157,6 @@ def _missing_lines(catalog: DataCatalog, makers: dict[str, list[str]], demo: boo
     return lines
 
 
-def missing_models(catalog: DataCatalog, pipeline: Any) -> list[str]:
-    """One line per free input of ``pipeline`` in the ``models`` layer that does not exist yet: the catalog
-    entry, its file, and the project pipeline(s) that write it."""
-    missing = [name for name in missing_inputs(catalog, pipeline) if _layer(catalog.get(name)) == "models"]
-    return _missing_lines(catalog, _producers(missing)) if missing else []
-
-
 def _layer(dataset: Any) -> str | None:
     return ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
 
@@ -285,7 +278,6 @@ class MissingInputsHook:
             raise missing_inputs_error(catalog, missing, run_params)
 
 
-MissingModelsHook = MissingInputsHook  # its name before it checked every input, not only models
 # The parameters of the run in progress (pipelines, tags), kept by MissingInputsHook: the SkippingRunner's
 # missing-input errors name the command to run as the hook's do.
 _RUN_PARAMS: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from kedro.runner import SequentialRunner
 
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.datasets import RawFolderDataset
-from engagement_lab.hooks import MissingModelError, MissingModelsHook, missing_models
+from engagement_lab.hooks import MissingInputsHook, MissingModelError, missing_inputs, missing_inputs_error
 from engagement_lab.pipelines.predict import create_pipeline
 from engagement_lab.pipelines.predict.nodes import read_new_posts
 from engagement_lab.predict.inputs import PredictInputError, check_image
@@ -227,8 +227,8 @@ def test_bad_csv_and_empty_folder_are_named():
 
 def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
     catalog: DataCatalog = project_catalog(tmp_path)
-    lines = missing_models(catalog, create_pipeline())
-    text = "\n".join(lines)
+    text = str(missing_inputs_error(catalog, missing_inputs(catalog, create_pipeline())))
+    lines = [line.strip() for line in text.splitlines()]
     for entry, pipeline in (
         ("dual_attention_full_model", "dual_attention"),
         ("dual_attention_preprocessor", "dual_attention"),
@@ -238,11 +238,13 @@ def test_missing_models_name_the_entry_and_the_pipeline_to_run(tmp_path):
     ):
         assert any(line.startswith(entry) and f"`kedro run --pipelines={pipeline}`" in line for line in lines), text
     with pytest.raises(MissingModelError, match="dual_attention_full_model .* does not exist"):
-        MissingModelsHook().before_pipeline_run({}, create_pipeline(), catalog)
+        MissingInputsHook().before_pipeline_run({}, create_pipeline(), catalog)
 
 
 def test_hook_passes_when_the_models_exist(trained):
-    assert missing_models(predict_catalog(trained), create_pipeline()) == []
+    catalog = predict_catalog(trained)
+    assert missing_inputs(catalog, create_pipeline()) == []
+    MissingInputsHook().before_pipeline_run({}, create_pipeline(), catalog)  # does not raise
 
 
 def test_metadata_that_does_not_parse_is_an_error_row(tiny_world, tmp_path):
