@@ -74,7 +74,9 @@ def measure(
     )
     preloaded = [
         (dataset.augment(images.to(device)), comments.to(device), reactions.to(device))
-        for images, comments, reactions in DataLoader(dataset, batch_size=config.batch_size, collate_fn=dataset.collate)
+        for images, comments, reactions, _ in DataLoader(
+            dataset, batch_size=config.batch_size, collate_fn=dataset.collate
+        )
     ]
     model = VisEModel(config.backbone, N_CLASSES).to(device, memory_format=CNN_MEMORY_FORMAT)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

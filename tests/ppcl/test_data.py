@@ -123,16 +123,37 @@ def test_preprocessor_is_fitted_on_train_rows_only():
     refit = Preprocessor(n_clusters=10).fit(train)
     arrays = fitted.transform(pd.concat([train, test], ignore_index=True))
     np.testing.assert_allclose(fitted.minimum, refit.minimum)
-    # min-max of [D, D², √D] uses the train range: train rows lie in [0, 1], the inflated test followers do not.
+    # min-max of [D, D², √D] uses the train range, and values outside it are clipped to it: the 100x test
+    # followers (10^4x in the D² column) sit at the train maximum instead of extrapolating the network.
     dense = arrays["dense"]
-    assert dense[:200].min() >= 0 and dense[:200].max() <= 1 + 1e-6
-    assert dense[200:, NUMERICAL.index("followers")].max() > 1
+    assert dense.min() >= 0 and dense.max() <= 1
+    followers = NUMERICAL.index("followers")
+    assert (dense[200:, followers] == 1).mean() > 0.5 and (dense[200:, followers + len(NUMERICAL)] == 1).mean() > 0.5
     assert dense.shape[1] == 3 * len(NUMERICAL)
     assert arrays["sparse"][200, 0] == 0 and arrays["user"][200] == -1  # unseen user → index 0 / label -1
     centres = np.sort(fitted.kmeans.cluster_centers_[:, 0])
     assert centres.max() <= np.log1p(train["followers"].astype(float)).max() + 1e-9
     assert (np.diff(fitted.cluster_order[np.argsort(fitted.kmeans.cluster_centers_[:, 0])]) == 1).all()
     np.testing.assert_allclose(arrays["image"][:200].mean(0), 0, atol=1e-5)  # standardised with train stats
+
+
+def test_embeddings_outside_the_train_range_are_clipped_to_it():
+    train, test = _profiles(200, 0), _profiles(5, 1)
+    test["image_embedding"] = [np.full(6, 80.0, dtype=np.float32)] * 5  # far outside the train values
+    fitted = Preprocessor(n_clusters=4).fit(train)
+    image = fitted.transform(test)["image"]
+    np.testing.assert_allclose(image, np.broadcast_to(fitted.image_range[1], image.shape), rtol=1e-6)
+    assert fitted.transform(train)["image"].max() == pytest.approx(float(fitted.image_range[1].max()), rel=1e-6)
+
+
+def test_a_missing_content_label_is_no_label_not_a_class():
+    train = _profiles(40, 0)
+    train["concept"] = train["concept"].astype("string")
+    train.loc[:4, "concept"] = pd.NA
+    fitted = Preprocessor(n_clusters=4).fit(train)
+    levels = fitted.transform(train)["levels"]
+    assert (levels[:5, 2] == -1).all() and (levels[5:, 2] >= 0).all()
+    assert "<missing>" not in fitted.level_vocab["concept"]
 
 
 def test_preprocessor_names_a_negative_count():

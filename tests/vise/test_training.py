@@ -228,9 +228,10 @@ def test_preloaded_and_per_file_datasets_give_the_same_targets(labels):
     preloaded = PseudoLabelledImages(labels, N_CLASSES["comments"], 16, preload=True)
     per_file = PseudoLabelledImages(labels, N_CLASSES["comments"], 16, preload=False)
     assert preloaded.stacked is not None and preloaded.stacked.shape == (48, 3, 32, 32)
-    images, comments, reactions = preloaded.collate(preloaded.__getitems__([3, 5]))
+    images, comments, reactions, concepts = preloaded.collate(preloaded.__getitems__([3, 5]))
     assert images.dtype == torch.uint8 and images.shape == (2, 3, 32, 32)
     assert preloaded.augment(images).shape == (2, 3, 16, 16)
     one_by_one = per_file.collate(per_file.__getitems__([3, 5]))
     assert one_by_one[0].shape == (2, 3, 16, 16)
     assert torch.equal(comments, one_by_one[1]) and torch.equal(reactions, one_by_one[2])
+    assert torch.equal(concepts, one_by_one[3]) and (concepts == -1).all()  # no concept_label column: none

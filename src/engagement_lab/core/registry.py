@@ -13,8 +13,9 @@ from __future__ import annotations
 SOURCES = ("smpd", "pixelrec", "crowdtangle", "instaloader")
 RAW_FOLDERS = (*SOURCES, "new_posts", "emotion_subset")
 
-# VisE Table 3's task ablation: both tasks, comments only, reactions only (params: pretraining.variants).
-PRETRAINING_VARIANTS = ("vise", "vise_comments", "vise_reactions")
+# VisE Table 3's task ablation: both tasks, comments only, reactions only; then the label-source control, the same
+# backbone, images and schedule trained on semantic (concept) labels (params: pretraining.variants).
+PRETRAINING_VARIANTS = ("vise", "vise_comments", "vise_reactions", "supervised_concepts")
 # Transfer evaluation's rows beside the VisE backbones: the same network untrained, and a supervised ImageNet one.
 TRANSFER_BASELINES = ("random_init", "imagenet_supervised")
 

@@ -9,6 +9,10 @@
   vocabularies (index 0 = unseen or missing); numerical fields D are imputed with the train median,
   expanded to [D, D², √D] and min-max scaled with the train minimum and maximum. Post time fields are
   in UTC. The UISD influence levels are k-means clusters of log follower counts fitted on train posts.
+* Out-of-range inputs: a val/test/new post's scaled profile fields are clipped to the train range [0, 1], and
+  its standardised embeddings to each dimension's train range (scikit-learn's ``MinMaxScaler(clip=True)``). The
+  chronological split puts new users in val and test; one with 5x the train maximum of a count has 29x in
+  the D² column, and the linear layers extrapolated it to predictions of -2·10^5 (world 2024, issue 21).
 
 Partial exports: a numerical field no train post has is imputed with 0 for every post (a constant input);
 the imputed values per field are counted (``Preprocessor.imputed``). Without two distinct follower counts in
@@ -217,6 +221,8 @@ class Preprocessor:
     image_std: np.ndarray | None = None
     text_mean: np.ndarray | None = None
     text_std: np.ndarray | None = None
+    image_range: np.ndarray | None = None  # (2, dim): train minimum and maximum of the standardised embedding
+    text_range: np.ndarray | None = None
     train_rows: int = 0
     imputed: dict[str, int] = field(default_factory=dict)  # train posts whose field was imputed, per field
     # Class-level defaults (not factories), so preprocessors pickled before these fields existed still load.
@@ -228,7 +234,8 @@ class Preprocessor:
             raise PPCLDataError("the preprocessor needs train posts")
         self.train_rows = len(train)
         self.vocab = {c: _vocabulary(_as_text(train[c])) for c in CATEGORICAL}
-        self.level_vocab = {c: _vocabulary(_as_text(train[c]), start=0) for c in LEVELS}
+        # A missing content label is no label (-1 in transform), not a class of its own.
+        self.level_vocab = {c: _vocabulary(train[c].dropna().astype(str), start=0) for c in LEVELS}
         self._fit_medians(train)
         expanded = self._expand(train)
         self.minimum, self.maximum = expanded.min(axis=0), expanded.max(axis=0)
@@ -270,6 +277,14 @@ class Preprocessor:
         image, text = _stack(train["image_embedding"]), _stack(train["text_embedding"])
         self.image_mean, self.image_std = image.mean(0), image.std(0) + 1e-6
         self.text_mean, self.text_std = text.mean(0), text.std(0) + 1e-6
+        image, text = self._standardise(image, text)
+        self.image_range = np.stack([image.min(0), image.max(0)])
+        self.text_range = np.stack([text.min(0), text.max(0)])
+
+    def _standardise(self, image: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.standardize_embeddings:
+            return image, text
+        return (image - self.image_mean) / self.image_std, (text - self.text_mean) / self.text_std
 
     def _influence(self, frame: pd.DataFrame) -> np.ndarray:
         followers = frame["followers"].astype("Float64").fillna(self.medians["followers"]).to_numpy(dtype=float)
@@ -306,10 +321,10 @@ class Preprocessor:
             [_as_text(frame[c]).map(self.vocab[c]).fillna(0).to_numpy(dtype=np.int64) for c in CATEGORICAL], axis=1
         )
         span = np.where(self.maximum > self.minimum, self.maximum - self.minimum, 1.0)
-        dense = ((self._expand(frame) - self.minimum) / span).astype(np.float32)
-        image, text = _stack(frame["image_embedding"]), _stack(frame["text_embedding"])
-        if self.standardize_embeddings:
-            image, text = (image - self.image_mean) / self.image_std, (text - self.text_mean) / self.text_std
+        dense = np.clip((self._expand(frame) - self.minimum) / span, 0.0, 1.0).astype(np.float32)
+        image, text = self._standardise(_stack(frame["image_embedding"]), _stack(frame["text_embedding"]))
+        if self.image_range is not None:  # None: fitted before the clip existed
+            image, text = np.clip(image, *self.image_range), np.clip(text, *self.text_range)
         if self.images_skipped:
             image = np.zeros_like(image)
         levels = np.stack(

@@ -1,7 +1,9 @@
 """§5.6's hierarchical batch sampler, and plain random batches (the "Random Sampling" ablation).
 
-A batch of B posts is L + 1 blocks of B/(L+1): b_0 is random (a chunk of a fresh permutation of the
-training posts, so every post is an anchor once per B/(L+1)·batches); for each level i = 1..L (coarse →
+A batch of B posts is L + 1 blocks of B/(L+1): b_0 is random (the next B/(L+1) posts of a fresh permutation of the
+training posts; an epoch is ceil(n/B) batches, so about 1/(L+1) of the posts are anchors per epoch, and partners are
+drawn with replacement: the paper does not say, the authors' code draws each post once per epoch, see
+docs/pipelines/ppcl.md "Checked against the paper"); for each level i = 1..L (coarse →
 fine), block b_i holds, for each anchor in b_0, a post with the same label at level i but a different
 label at level i+1 (at the finest level: the same label, another post). Where no such post exists the
 sampler relaxes to a post that shares level i (then: any other post); ``fallbacks`` counts these.

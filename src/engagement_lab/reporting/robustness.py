@@ -33,6 +33,20 @@ CLAIMS = (
     Claim("vise", "VisE beats Random Init under linear evaluation", "linear_acc_mean", "vise", ("random_init",)),
     Claim("vise", "VisE beats Random Init after fine-tuning", "finetune_acc_mean", "vise", ("random_init",)),
     Claim(
+        "vise",
+        "Engagement labels beat semantic labels on the same backbone (VisE vs supervised_concepts, linear)",
+        "linear_acc_mean",
+        "vise",
+        ("supervised_concepts",),
+    ),
+    Claim(
+        "vise",
+        "Engagement labels beat semantic labels on the same backbone (VisE vs supervised_concepts, fine-tuned)",
+        "finetune_acc_mean",
+        "vise",
+        ("supervised_concepts",),
+    ),
+    Claim(
         "dual_attention",
         "Full dual attention beats every baseline (accuracy)",
         "accuracy",
@@ -52,7 +66,7 @@ CLAIMS = (
     Claim("ppcl", "PPCL beats CatBoost (test MAE)", "test_mae", "full", ("catboost",), higher_is_better=False),
     Claim(
         "ppcl",
-        "PPCL's user-identity sampler beats random sampling (test MAE)",
+        "PPCL's hierarchical (CRD) batch sampler beats random sampling (test MAE)",
         "test_mae",
         "full",
         ("random_sampling",),

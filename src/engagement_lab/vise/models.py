@@ -11,6 +11,10 @@ from torchvision.models.resnet import BasicBlock, conv1x1
 from engagement_lab.features.encoders import IMAGE_DIM, image_features, load_image_encoder
 
 TASKS = ("comments", "reactions")
+# The label-source control (issue 21): the same backbone trained on semantic labels (the world's concepts, the
+# analog of ImageNet's object classes) instead of engagement; not a VisE task, a rival to it.
+SEMANTIC_TASK = "concepts"
+ALL_TASKS = (*TASKS, SEMANTIC_TASK)
 
 
 def small_resnet(width: int = 16, blocks: tuple[int, ...] = (1, 1, 1, 1)) -> nn.Sequential:
@@ -74,19 +78,24 @@ class VisEModel(nn.Module):
 
 
 def vise_loss(
-    logits: dict[str, torch.Tensor], comment_targets: torch.Tensor, reaction_targets: torch.Tensor
+    logits: dict[str, torch.Tensor],
+    comment_targets: torch.Tensor,
+    reaction_targets: torch.Tensor,
+    concept_targets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Eq. 1: soft-target cross-entropy on the comment clusters + cross-entropy on the reaction cluster.
+    """Eq. 1: soft-target cross-entropy on the comment clusters + cross-entropy on the reaction cluster
+    (+ cross-entropy on the concept label for the semantic control).
 
-    A post without comments (an all-zero target row) or without reactions (target -1) adds nothing
-    to that task's term; each term is the mean over the posts that have the signal."""
+    A post without comments (an all-zero target row), without reactions or without a concept (target -1) adds
+    nothing to that task's term; each term is the mean over the posts that have the signal."""
     parts: dict[str, torch.Tensor] = {}
     if "comments" in logits:
         has = comment_targets.sum(dim=1) > 0
         per_post = -(comment_targets * F.log_softmax(logits["comments"].float(), dim=1)).sum(dim=1)
         parts["comments"] = (per_post * has).sum() / has.sum().clamp(min=1)
-    if "reactions" in logits:
-        has = reaction_targets >= 0
-        per_post = F.cross_entropy(logits["reactions"].float(), reaction_targets.clamp(min=0), reduction="none")
-        parts["reactions"] = (per_post * has).sum() / has.sum().clamp(min=1)
+    for task, targets in (("reactions", reaction_targets), (SEMANTIC_TASK, concept_targets)):
+        if task in logits:
+            has = targets >= 0
+            per_post = F.cross_entropy(logits[task].float(), targets.clamp(min=0), reduction="none")
+            parts[task] = (per_post * has).sum() / has.sum().clamp(min=1)
     return sum(parts.values()), parts

@@ -31,7 +31,7 @@ from torchvision.transforms import v2
 
 from engagement_lab.core.training import Checkpoint, FitConfig, autocast, fit, pick_device, seed_everything
 from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, IMAGENET_MEAN, IMAGENET_STD
-from engagement_lab.vise.models import TASKS, VisEModel, vise_loss
+from engagement_lab.vise.models import ALL_TASKS, SEMANTIC_TASK, TASKS, VisEModel, vise_loss
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainConfig:
     backbone: str = "resnet_small"  # resnet50 in the paper environment
-    tasks: tuple[str, ...] = TASKS  # both, ("comments",) or ("reactions",)
+    tasks: tuple[str, ...] = TASKS  # both, ("comments",), ("reactions",) or the semantic control ("concepts",)
     image_size: int = 64
     epochs: int = 8
     batch_size: int = 64
@@ -62,8 +62,12 @@ class TrainConfig:
             raise ValueError(f"Unknown pretraining parameters {sorted(unknown)}; known: {sorted(fields)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         config = cls(**values)
-        if not config.tasks or set(config.tasks) - set(TASKS):
-            raise ValueError(f"tasks must be a non-empty subset of {list(TASKS)}, got {list(config.tasks)}")
+        if not config.tasks or set(config.tasks) - set(ALL_TASKS):
+            raise ValueError(f"tasks must be a non-empty subset of {list(ALL_TASKS)}, got {list(config.tasks)}")
+        if SEMANTIC_TASK in config.tasks and len(config.tasks) > 1:
+            raise ValueError(
+                f"{SEMANTIC_TASK!r} is the semantic-label control: train it alone, got {list(config.tasks)}"
+            )
         return config
 
 
@@ -74,7 +78,8 @@ def read_rgb(path: str) -> torch.Tensor:
 
 
 class PseudoLabelledImages(Dataset):
-    """Images (uint8) with their soft comment-cluster target and reaction-cluster index; ``augment``
+    """Images (uint8) with their soft comment-cluster target, reaction-cluster index and concept index (-1 where
+    ``labels`` has no ``concept_label`` column or no label: only the semantic control uses it); ``augment``
     turns a batch of them into random-resized, flipped crops of ``image_size``.
 
     ``preload`` decodes every file once, here, and when all images share one size (the sample world's
@@ -90,23 +95,31 @@ class PseudoLabelledImages(Dataset):
         self.images = None if self.stacked is not None else decoded
         self.comment_targets = soft_targets(labels["comment_clusters"], n_comment_clusters)
         self.reaction_targets = torch.tensor(labels["reaction_cluster"].to_numpy(np.int64))
+        concepts = labels["concept_label"] if "concept_label" in labels else pd.Series(-1, index=labels.index)
+        self.concept_targets = torch.tensor(concepts.to_numpy(np.int64))
         self.transform = v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.5, 1.0)), v2.RandomHorizontalFlip()])
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        targets = self.comment_targets[i], self.reaction_targets[i], self.concept_targets[i]
         if self.stacked is not None:  # cropped per batch, in augment
-            return self.stacked[i], self.comment_targets[i], self.reaction_targets[i]
+            return self.stacked[i], *targets
         image = self.images[i] if self.images is not None else read_rgb(self.paths[i])
-        return self.transform(image), self.comment_targets[i], self.reaction_targets[i]
+        return self.transform(image), *targets
 
     def __getitems__(self, indices: list[int]) -> Any:
         """A whole batch at once (DataLoader's batched fetch): one gather from the stacked images."""
         if self.stacked is None:
             return [self[i] for i in indices]
         index = torch.as_tensor(indices)
-        return self.stacked[index], self.comment_targets[index], self.reaction_targets[index]
+        return (
+            self.stacked[index],
+            self.comment_targets[index],
+            self.reaction_targets[index],
+            self.concept_targets[index],
+        )
 
     def collate(self, batch: Any) -> Any:
         """The DataLoader's ``collate_fn``: ``__getitems__`` of stacked images is a batch already."""
@@ -185,9 +198,17 @@ def cluster_counts(cluster_report: dict[str, Any]) -> dict[str, int]:
     return {"comments": len(cluster_report["comment_clusters"]), "reactions": len(cluster_report["reaction_clusters"])}
 
 
+def variant_name(tasks: tuple[str, ...]) -> str:
+    """The variant a task set is (``core.registry.PRETRAINING_VARIANTS``), for the training log."""
+    if SEMANTIC_TASK in tasks:
+        return f"supervised_{SEMANTIC_TASK}"
+    return "vise" if set(tasks) == set(TASKS) else "vise_" + "_".join(tasks)
+
+
 def data_fingerprint(labels: pd.DataFrame) -> str:
     """Identifies the training set, so a checkpoint is only resumed on the data it was trained on."""
-    hashed = pd.util.hash_pandas_object(labels[["post_id", "image_path", "reaction_cluster"]], index=False)
+    columns = ["post_id", "image_path", "reaction_cluster", *(["concept_label"] if "concept_label" in labels else [])]
+    hashed = pd.util.hash_pandas_object(labels[columns], index=False)
     clusters = labels["comment_clusters"].map(lambda c: ",".join(map(str, c)))
     return f"{int(hashed.sum()) & (2**64 - 1):x}-{int(pd.util.hash_pandas_object(clusters, index=False).sum()) & (2**64 - 1):x}"
 
@@ -214,15 +235,20 @@ def batch_stats(
     parts: dict[str, torch.Tensor],
     comment_targets: torch.Tensor,
     reaction_targets: torch.Tensor,
+    concept_targets: torch.Tensor,
 ) -> dict[str, float]:
     """One batch's sums for the epoch's metrics; each accuracy counts only the images that have that signal."""
     n = len(reaction_targets)
     stats = {"images": n, "loss": loss.item() * n, **{f"loss_{task}": part.item() * n for task, part in parts.items()}}
     with torch.no_grad():
-        if "reactions" in logits:
-            has = reaction_targets >= 0
-            stats["reaction_hits"] = ((logits["reactions"].argmax(1) == reaction_targets) & has).sum().item()
-            stats["reaction_images"] = has.sum().item()
+        for task, name, targets in (
+            ("reactions", "reaction", reaction_targets),
+            (SEMANTIC_TASK, "concept", concept_targets),
+        ):
+            if task in logits:
+                has = targets >= 0
+                stats[f"{name}_hits"] = ((logits[task].argmax(1) == targets) & has).sum().item()
+                stats[f"{name}_images"] = has.sum().item()
         if "comments" in logits:
             has = comment_targets.sum(1) > 0
             stats["comment_hits"] = ((logits["comments"].argmax(1) == comment_targets.argmax(1)) & has).sum().item()
@@ -282,19 +308,19 @@ def train(
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def train_step(batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        images, comment_targets, reaction_targets = (t.to(device, non_blocking=True) for t in batch)
+        images, *targets = (t.to(device, non_blocking=True) for t in batch)
         images = normalise(colour_jitter(dataset.augment(images), config.hue_jitter))
         images = images.contiguous(memory_format=CNN_MEMORY_FORMAT)
         with autocast(device, config.amp):
             logits = forward(images)
-            loss, parts = vise_loss(logits, comment_targets, reaction_targets)
-        return loss, batch_stats(logits, loss, parts, comment_targets, reaction_targets)
+            loss, parts = vise_loss(logits, *targets)
+        return loss, batch_stats(logits, loss, parts, *targets)
 
     def summarise(sums: dict[str, float]) -> dict[str, float]:
         names = ["loss", *(f"loss_{task}" for task in config.tasks)]
         metrics = {name: sums[name] / max(sums["images"], 1) for name in names}
-        for task in ("reaction", "comment"):
-            if sums[f"{task}_images"]:
+        for task in ("reaction", "comment", "concept"):
+            if sums.get(f"{task}_images"):
                 metrics[f"{task}_acc"] = sums[f"{task}_hits"] / sums[f"{task}_images"]  # top-1, pseudo-labels
         metrics["lr"] = optimizer.param_groups[0]["lr"]  # the next step's
         return metrics
@@ -307,7 +333,7 @@ def train(
         optimizer,
         FitConfig(
             epochs=config.epochs,
-            name=f"pretraining.vise{'' if set(config.tasks) == set(TASKS) else '_' + '_'.join(config.tasks)}",
+            name=f"pretraining.{variant_name(config.tasks)}",
             amp=config.amp,
             progress=True,
         ),

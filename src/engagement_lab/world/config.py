@@ -74,6 +74,12 @@ class WorldConfig:
     share_rate: tuple[float, float] = (0.002, 1.0)
     coin_rate: tuple[float, float] = (0.003, 0.9)
     barrage_rate: tuple[float, float] = (0.005, 1.0)
+    # What the content does to the engagement rate (log2 of a multiplier on every count's per-view rate; views
+    # and PPCL's label do not move): First Impressions' premise that content drives engagement, at a level where
+    # content explains about half of the log engagement score (docs/decisions/020-learnable-engagement-rate.md).
+    engagement_concept_sd: float = 0.5  # per-concept engagement appeal, drawn apart from the view appeal
+    engagement_emotion_effects: tuple[float, ...] = (0.3, 0.4, 0.2, 0.1, -0.3, -0.2)  # joy ... fear
+    engagement_hour_effect: float = 0.25  # amplitude of a time-of-day cycle of the rate, peak at 12:00 UTC
     reaction_rate: float = 0.2  # reactions per like
     reaction_focus: float = 0.6  # share of reactions on the emotion's own button
     max_comment_texts: int = 30
@@ -105,6 +111,8 @@ class WorldConfig:
             problems.append("noise_share must be in [0, 1)")
         if len(self.emotion_effects) != len(EMOTIONS):
             problems.append(f"emotion_effects needs {len(EMOTIONS)} values")
+        if len(self.engagement_emotion_effects) != len(EMOTIONS):
+            problems.append(f"engagement_emotion_effects needs {len(EMOTIONS)} values")
         if not 0.0 <= self.defect_share * len(self.defect_kinds) <= 0.5:
             problems.append("defect_share x number of defect kinds must be within [0, 0.5]")
         for name, allowed in (("formats", FORMATS), ("defect_kinds", DEFECT_KINDS)):

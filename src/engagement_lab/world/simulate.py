@@ -128,7 +128,7 @@ def _pseudo_words(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def make_taxonomy(config: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
-    """Category → subcategory → concept, with words and an appeal value per concept."""
+    """Category → subcategory → concept, with words, a view appeal and an engagement appeal per concept."""
     n_cat, n_sub, n_con = config.n_categories, config.n_subcategories, config.n_concepts
     cat_names = [SMPD_CATEGORIES[i] if i < len(SMPD_CATEGORIES) else f"Category{i}" for i in range(n_cat)]
     words = _pseudo_words(rng, 2 * n_sub + 4 * n_con)
@@ -137,6 +137,8 @@ def make_taxonomy(config: WorldConfig, rng: np.random.Generator) -> pd.DataFrame
     sub_cat = np.arange(n_sub) % n_cat
     con_sub = np.arange(n_con) % n_sub
     appeal = rng.normal(0.0, config.concept_appeal_sd, n_con)
+    # Drawn last, so every draw above (and so the views) is the same as without it.
+    engagement_appeal = rng.normal(0.0, config.engagement_concept_sd, n_con)
     rows = []
     for c in range(n_con):
         s = int(con_sub[c])
@@ -152,6 +154,7 @@ def make_taxonomy(config: WorldConfig, rng: np.random.Generator) -> pd.DataFrame
                 "concept_words": con_words[4 * c : 4 * c + 4],
                 "subcategory_words": sub_words[2 * s : 2 * s + 2],
                 "appeal": float(appeal[c]),
+                "engagement_appeal": float(engagement_appeal[c]),
             }
         )
     return pd.DataFrame(rows)
@@ -294,6 +297,7 @@ def make_posts(
             "noise": noise,
             "latent_score": latent,
             "views": views,
+            "engagement_term": _engagement_term(config, taxonomy, concept_id, emotion_id, dt),
             "defect": defect_kind,
         }
     )
@@ -320,25 +324,36 @@ def _shortcode(i: int) -> str:
     return "B" + "".join(out)
 
 
+def _engagement_term(
+    config: WorldConfig, taxonomy: pd.DataFrame, concept_id: np.ndarray, emotion_id: np.ndarray, dt: pd.DatetimeIndex
+) -> np.ndarray:
+    """Log2 of the content's multiplier on every count's per-view rate: concept, emotion and posting hour."""
+    hour = config.engagement_hour_effect * np.cos(2 * np.pi * (dt.hour.to_numpy() - 12) / 24)
+    emotion = np.asarray(config.engagement_emotion_effects)[emotion_id]
+    return taxonomy["engagement_appeal"].to_numpy()[concept_id] + emotion + hour
+
+
 def _counts(rng: np.random.Generator, views: np.ndarray, rate: tuple[float, float], lift=1.0) -> np.ndarray:
     mean = views * rate[0] * lift * np.exp(rng.normal(-(rate[1] ** 2) / 2, rate[1], len(views)))
     return rng.poisson(mean).astype(np.int64)
 
 
 def _engagement(config: WorldConfig, rng: np.random.Generator, posts: pd.DataFrame) -> pd.DataFrame:
-    """Likes, comments, shares, favorites, coins, barrage and reactions derived from views."""
+    """Likes, comments, shares, favorites, coins, barrage and reactions derived from views, each at its rate
+    times the content's multiplier (``engagement_term``)."""
     views = posts["views"].to_numpy().astype(float)
     emotion = posts["emotion"].to_numpy()
+    content = 2.0 ** posts["engagement_term"].to_numpy()
     # Arousing emotions draw more comments and shares than calm ones.
-    talk = np.select([np.isin(emotion, ["anger", "surprise"]), emotion == "sadness"], [1.6, 1.2], 1.0)
-    likes = _counts(rng, views, config.like_rate)
+    talk = content * np.select([np.isin(emotion, ["anger", "surprise"]), emotion == "sadness"], [1.6, 1.2], 1.0)
+    likes = _counts(rng, views, config.like_rate, content)
     out = {
         "likes": likes,
         "comments": _counts(rng, views, config.comment_rate, talk),
         "shares": _counts(rng, views, config.share_rate, talk),
-        "favorites": _counts(rng, views, config.favorite_rate),
-        "coins": _counts(rng, views, config.coin_rate),
-        "barrage": _counts(rng, views, config.barrage_rate),
+        "favorites": _counts(rng, views, config.favorite_rate, content),
+        "coins": _counts(rng, views, config.coin_rate, content),
+        "barrage": _counts(rng, views, config.barrage_rate, content),
     }
     mix = np.full((len(EMOTIONS), len(REACTIONS)), (1 - config.reaction_focus) / len(REACTIONS))
     for e, emo in enumerate(EMOTIONS):
@@ -363,7 +378,8 @@ def _lift_novel_likes(config: WorldConfig, rng: np.random.Generator, posts: pd.D
     off = ~posts["on_habit"].to_numpy()
     if config.like_novelty_effect != 0.0:  # at 0 the world is the one drawn before the lift existed
         views = posts["views"].to_numpy()[off].astype(float)
-        likes[off] = _counts(rng, views, config.like_rate, 2.0**config.like_novelty_effect)
+        content = 2.0 ** posts["engagement_term"].to_numpy()[off]
+        likes[off] = _counts(rng, views, config.like_rate, content * 2.0**config.like_novelty_effect)
     return likes
 
 

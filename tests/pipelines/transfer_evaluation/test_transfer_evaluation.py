@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.runner import SequentialRunner
 from PIL import Image
@@ -11,12 +12,14 @@ from engagement_lab.core.raw import RawFolder
 from engagement_lab.core.results import contract_metrics
 from engagement_lab.pipelines.demo import on_sample_world
 from engagement_lab.pipelines.pretraining import create_pipeline as pretraining_pipeline
+from engagement_lab.pipelines.pretraining.nodes import concept_labels, pretrain
 from engagement_lab.pipelines.transfer_evaluation import create_pipeline
-from engagement_lab.pipelines.transfer_evaluation.nodes import list_emotion_images
+from engagement_lab.pipelines.transfer_evaluation.nodes import evaluate_pretrained, list_emotion_images
 from engagement_lab.vise.transfer import linear_evaluation, random_splits
+from engagement_lab.world.truth import truth_by_post_id
 from tests.conftest import add_params, base_params
 
-MODELS = ["random_init", "imagenet_supervised", "vise", "vise_comments", "vise_reactions"]
+MODELS = ["random_init", "imagenet_supervised", "vise", "vise_comments", "vise_reactions", "supervised_concepts"]
 
 
 def test_splits_are_stratified_disjoint_and_differ_between_repeats():
@@ -83,6 +86,39 @@ def test_table_3_follows_the_results_contract(evaluated):
     # The bundled ImageNet encoder reads the emotion cue well above chance (1/6) even on the tiny set.
     assert results["models"]["imagenet_supervised"]["linear_acc_mean"] > 0.5
     assert results["architectures"]["imagenet_supervised"] == "efficientnet_lite0"
+    # The label-source control is VisE's own backbone, not the bundled ImageNet network.
+    assert results["architectures"]["supervised_concepts"] == results["architectures"]["vise"] == "resnet_small"
+    assert "models_omitted" not in results
     table = evaluated.load("vise_transfer_table")
     assert table["model"].tolist() == MODELS and table["linear"].str.contains("±").all()
     assert "vise.linear_acc_mean" in contract_metrics(results)
+
+
+def test_the_semantic_control_trains_on_the_planted_concepts_of_the_same_images(evaluated):
+    labels = evaluated.load("vise_concept_labels")
+    pseudo = evaluated.load("vise_pseudo_labels")
+    assert labels["post_id"].tolist() == pseudo["post_id"].tolist()  # the same images, in the same order
+    assert (labels["concept_label"] >= 0).all()
+    truth = truth_by_post_id(evaluated.load("ground_truth_posts"), ["crowdtangle"]).set_index("post_id")["concept"]
+    concepts = labels["post_id"].map(truth)
+    # One label per planted concept: posts share a label exactly when they share a concept.
+    assert concepts.groupby(labels["concept_label"]).nunique().max() == 1
+    assert labels.groupby(concepts)["concept_label"].nunique().max() == 1
+    history = evaluated.load("pretraining_supervised_concepts_history")
+    assert "concept_acc" in history[-1] and "reaction_acc" not in history[-1]
+
+
+def test_without_concept_labels_the_control_is_left_out_with_its_reason(evaluated):
+    pseudo = evaluated.load("vise_pseudo_labels")
+    posts = pd.DataFrame({"post_id": pseudo["post_id"], "source": "crowdtangle"})  # an export without concepts
+    labels = concept_labels(pseudo, posts, None)
+    assert (labels["concept_label"] == -1).all() and len(labels) == len(pseudo)
+    params = base_params("pretraining")
+    backbone, history, metrics = pretrain(
+        labels, evaluated.load("vise_cluster_report"), params, {"tasks": ["concepts"]}
+    )
+    assert "no concept labels" in history[-1]["omitted"] and metrics == {}
+    scores = evaluate_pretrained(
+        evaluated.load("emotion_images"), backbone.state_dict(), history, params, {}, name="supervised_concepts"
+    )
+    assert scores == {"model": "supervised_concepts", "omitted": history[-1]["omitted"]}

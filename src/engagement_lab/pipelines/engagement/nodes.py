@@ -251,22 +251,24 @@ def oracle_scores(
 
     Returns ``{"scores": {...}, "omitted": ""}``, or no scores and why when these posts have no ground truth
     (a user's own data). Regression: a linear map oracle_score → log popularity. Classes: a logistic
-    regression on the oracle score (``score_only_*``) and on the planted noise-free terms the engagement rate
-    depends on (oracle score and emotion, which sets the comment/share rate)."""
+    regression on the planted noise-free terms the engagement rate depends on (``engagement_term``: concept,
+    emotion and posting hour; and emotion, which also sets the comment/share rate), and on the view oracle
+    score alone (``score_only_*``: the views' own truth, which the rate, relative to views, does not follow)."""
     truth, omitted = truth_for(ground_truth_posts, labelled["post_id"], params["source"])
     if truth is None:
         logger.info("engagement: oracle omitted: %s", omitted)
         return {"scores": {}, "omitted": omitted}
-    truth = truth[["oracle_score", "emotion", "concept"]].rename_axis("post_id").reset_index()
+    truth = truth[["oracle_score", "engagement_term", "emotion", "concept"]].rename_axis("post_id").reset_index()
     data = labelled[["post_id", "split", "engagement_class", "target"]].astype({"post_id": "string"})
     data = data.merge(truth.astype({"post_id": "string"}), on="post_id", how="inner")
     return {"scores": oracle_metrics(_parts(data)), "omitted": ""}
 
 
 def oracle_metrics(parts: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """The oracle's test scores from per-split frames with target, engagement class, oracle score, concept and
-    emotion (see :func:`oracle_scores`)."""
+    """The oracle's test scores from per-split frames with target, engagement class, oracle score, engagement
+    term, concept and emotion (see :func:`oracle_scores`)."""
     score = {name: part[["oracle_score"]].to_numpy(dtype=float) for name, part in parts.items()}
+    rate = {name: part[["engagement_term"]].to_numpy(dtype=float) for name, part in parts.items()}
     linear = LinearRegression().fit(score["train"], parts["train"]["target"])
     out = regression_metrics(parts["test"]["target"], linear.predict(score["test"]))
     # What content alone can explain: the planted concept and emotion (the image and text show both).
@@ -277,18 +279,17 @@ def oracle_metrics(parts: dict[str, pd.DataFrame]) -> dict[str, float]:
     pred = ridge.predict(content.transform(parts["test"][["concept", "emotion"]]))
     out.update(regression_metrics(parts["test"]["target"], pred, "content_only_test"))
     encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(parts["train"][["emotion"]])
-    scaler = StandardScaler().fit(score["train"])
+    scalers = {"rate": StandardScaler().fit(rate["train"]), "score": StandardScaler().fit(score["train"])}
 
-    def design(name: str, with_emotion: bool) -> np.ndarray:
-        columns = [scaler.transform(score[name])]
-        if with_emotion:
-            columns.append(encoder.transform(parts[name][["emotion"]]))
-        return np.hstack(columns)
+    def design(name: str, planted: str) -> np.ndarray:
+        if planted == "score":
+            return scalers["score"].transform(score[name])
+        return np.hstack([scalers["rate"].transform(rate[name]), encoder.transform(parts[name][["emotion"]])])
 
     y = {name: part["engagement_class"].to_numpy() for name, part in parts.items()}
-    for with_emotion, prefix in ((True, "test"), (False, "score_only_test")):
-        clf = LogisticRegression(max_iter=2000).fit(design("train", with_emotion), y["train"])
-        out.update(classification_metrics(y["test"], clf.predict(design("test", with_emotion)), prefix))
+    for planted, prefix in (("rate", "test"), ("score", "score_only_test")):
+        clf = LogisticRegression(max_iter=2000).fit(design("train", planted), y["train"])
+        out.update(classification_metrics(y["test"], clf.predict(design("test", planted)), prefix))
     return out
 
 
@@ -363,8 +364,9 @@ def report(
             else "Oracle (ground truth, fitted on train, scored on test): test_r2/mae/src = linear map of the "
             "noise-free oracle_score; content_only_* = ridge regression on the planted concept and emotion (what "
             "the image and text can show: PixelRec has no uploader, so the follower and user terms are "
-            "invisible); classes: logistic regression on oracle_score + emotion (emotion sets the comment/share "
-            "rate), score_only_* on oracle_score alone."
+            "invisible); classes: logistic regression on the planted engagement_term (concept, emotion and posting "
+            "hour: what the content does to the rate) + emotion (which also sets the comment/share rate), "
+            "score_only_* on oracle_score alone (the views' truth)."
         ),
     ]
     omitted = {"oracle_omitted": oracle["omitted"]} if oracle["omitted"] else {}

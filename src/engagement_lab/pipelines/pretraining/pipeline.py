@@ -1,20 +1,24 @@
 """The ``pretraining`` pipeline: one namespace per task set (``pretraining.vise``, ...) over one training
 template; the task sets are ``core.registry.PRETRAINING_VARIANTS``, their parameters
-``pretraining.variants.<variant>``."""
+``pretraining.variants.<variant>``. ``supervised_concepts`` trains the same template on concept labels."""
 
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.registry import PRETRAINING_VARIANTS
 
-from .nodes import pretrain
+from .nodes import concept_labels, pretrain
+
+# The images each variant trains on: engagement pseudo-labels, or the same images with concept labels.
+LABELS = {"supervised_concepts": "vise_concept_labels"}
 
 
 def variant_pipeline(variant: str) -> Pipeline:
+    labels = LABELS.get(variant, "vise_pseudo_labels")
     template = Pipeline(
         [
             Node(
                 pretrain,
-                ["vise_pseudo_labels", "vise_cluster_report", "params:pretraining", "params:variant"],
+                [labels, "vise_cluster_report", "params:pretraining", "params:variant"],
                 ["backbone", "history", "metrics"],
                 name="pretrain",
             )
@@ -23,7 +27,7 @@ def variant_pipeline(variant: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=variant,
-        inputs={"vise_pseudo_labels", "vise_cluster_report"},
+        inputs={labels, "vise_cluster_report"},
         outputs={name: f"pretraining_{variant}_{name}" for name in ("backbone", "history", "metrics")},
         parameters={
             "params:pretraining": "params:pretraining",
@@ -33,5 +37,15 @@ def variant_pipeline(variant: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    variants = sum((variant_pipeline(v) for v in PRETRAINING_VARIANTS), Pipeline([]))
+    semantic = Pipeline(
+        [
+            Node(
+                concept_labels,
+                ["vise_pseudo_labels", "posts", "ground_truth_posts"],
+                "vise_concept_labels",
+                name="concept_labels",
+            )
+        ]
+    )
+    variants = sum((variant_pipeline(v) for v in PRETRAINING_VARIANTS), semantic)
     return Pipeline(variants, namespace="pretraining", prefix_datasets_with_namespace=False)

@@ -130,6 +130,7 @@ def summarise_world(
                 "novelty_term",
                 "time_term",
                 "noise",
+                "engagement_term",
             )
         },
     }

@@ -1,7 +1,8 @@
 """Nodes of ``transfer_evaluation``: Table 3 of VisE on the labelled emotion images.
 
-Rows: Random Init, ImageNet-supervised (the bundled EfficientNet-lite0: another architecture),
-and the three VisE task sets. Columns: linear evaluation and fine-tuning, mean ± std of test
+Rows: Random Init, ImageNet-supervised (the bundled EfficientNet-lite0: another architecture, real ImageNet
+weights), the three VisE task sets and ``supervised_concepts`` (the VisE backbone, images and schedule trained on
+concept labels: the fair label-source control). Columns: linear evaluation and fine-tuning, mean ± std of test
 accuracy over five random 70/10/20 splits (UnbiasedEmotion protocol).
 """
 
@@ -141,13 +142,18 @@ def _evaluate(
 def evaluate_pretrained(
     emotion_images: pd.DataFrame,
     backbone: dict[str, Any],
+    history: list[dict[str, Any]],
     pretraining: dict[str, Any],
     params: dict[str, Any],
     name: str,
 ) -> dict[str, Any]:
-    """A VisE backbone (``backbone``: its state dict of tensors): its pretrained weights, the pretraining
-    architecture and input size."""
+    """A pretrained backbone (``backbone``: its state dict of tensors): its pretrained weights, the pretraining
+    architecture and input size. A variant whose pretraining was skipped (its ``history`` says why) is left out."""
     from engagement_lab.vise.models import build_backbone
+
+    if why := history[-1].get("omitted"):
+        logger.warning("transfer_evaluation.%s: left out: %s", name, why)
+        return {"model": name, "omitted": why}
 
     def make() -> tuple[nn.Module, int]:
         model, dim = build_backbone(pretraining["config"]["backbone"])
@@ -196,6 +202,8 @@ def transfer_results(
 
     The oracle (accuracy 1) holds only for the sample world's images, whose labels are the planted emotions
     rendered without label noise: it is reported when the world's truth lists exactly these images."""
+    left_out = {row["model"]: row["omitted"] for row in scores if "omitted" in row}
+    scores = tuple(row for row in scores if "omitted" not in row)
     architecture = {row["model"]: pretraining["config"]["backbone"] for row in scores}
     architecture["imagenet_supervised"] = "efficientnet_lite0"
     models, rows = {}, []
@@ -233,6 +241,7 @@ def transfer_results(
         models,
         oracle=oracle,
         **omitted,
+        **({"models_omitted": left_out} if left_out else {}),
         protocol=f"{params['splits']} random stratified {params['fractions']} splits; mean and std (ddof=1) of test accuracy",
         classes=scores[0]["classes"],
         architectures=architecture,

@@ -56,7 +56,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         *[
             Node(
                 _named(variant),
-                ["emotion_images", f"pretraining_{variant}_backbone", pretraining, params],
+                [
+                    "emotion_images",
+                    f"pretraining_{variant}_backbone",
+                    f"pretraining_{variant}_history",
+                    pretraining,
+                    params,
+                ],
                 f"transfer_evaluation_{variant}_scores",
                 name=f"evaluate_{variant}",
                 namespace=variant,
