@@ -26,7 +26,7 @@ from engagement_lab.datasets import (
     RawFolderDataset,
     SampleWorldFolderDataset,
 )
-from engagement_lab.mlflow_artifacts import log_saved_artifact
+from engagement_lab.mlflow_artifacts import log_contract_tags, log_saved_artifact, log_saved_curves, run_name
 from engagement_lab.run_safety import (
     ENDED_TAG,
     RUN_LOCK_WAIT_ENV,
@@ -68,6 +68,27 @@ class MlflowArtifactsHook:
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
         if self._catalog is not None:
             log_saved_artifact(self._catalog, dataset_name)
+            log_saved_curves(self._catalog, dataset_name, data)
+            log_contract_tags(self._catalog, dataset_name, data)
+
+
+class RunNameHook:
+    """Name kedro-mlflow's run after what tells it apart: the pipeline(s), the ``--params`` overrides and the key
+    parameters (``mlflow_artifacts.run_name``), e.g. ``sample_world preset=demo seed=7``; the overrides are also a
+    tag. kedro-mlflow names runs after the pipeline only, and its hook opens the run before this one runs."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: DataCatalog) -> None:
+        if mlflow.active_run() is None:
+            return
+        try:
+            parameters = catalog.load("parameters")
+        except Exception:  # noqa: BLE001 (a catalog without parameters: name the run by pipeline only)
+            parameters = {}
+        pipelines = list(run_params.get("pipeline_names") or [])
+        runtime = run_params.get("runtime_params") or {}
+        name = run_name(pipelines, runtime, parameters, run_params.get("env"))
+        mlflow.set_tags({"mlflow.runName": name, "engagement_lab.overrides": str(runtime)[:5000]})
 
 
 class MissingInputsError(UserFacingError, RuntimeError):

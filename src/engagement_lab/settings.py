@@ -49,6 +49,7 @@ from engagement_lab.hooks import (  # noqa: E402  (imports MLflow)
     RawDataGuardHook,
     ReportingInputsHook,
     RunLockHook,
+    RunNameHook,
 )
 
 if _mlflow_logging:
@@ -61,6 +62,7 @@ HOOKS = (
     KilledRunsHook(),
     RawDataGuardHook(),
     MlflowArtifactsHook(),
+    RunNameHook(),
     MissingInputsHook(),
     ReportingInputsHook(),
 )

@@ -52,15 +52,34 @@ def results_contract(
     }
 
 
+# Numbers in a contract's model rows that count or configure rather than measure: MLflow gets them as tags
+# (``contract_tags``), so the runs list compares scores as metrics and settings as settings.
+COUNT_FIELDS = frozenset({"seeds", "train_posts", "best_epoch", "best_iteration", "n_features", "epochs_run"})
+
+
 def contract_metrics(results: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The contract's numbers in MlflowMetricsHistoryDataset form: ``<model>.<metric>``.
+    """The contract's scores in MlflowMetricsHistoryDataset form: ``<model>.<metric>``.
 
     The catalog entry's ``prefix`` (the pipeline name) completes the key; the oracle is logged
-    as the model ``oracle``. Non-finite values are skipped: MLflow rejects NaN in some stores."""
+    as the model ``oracle``. Non-finite values are skipped: MLflow rejects NaN in some stores. Counts
+    (``COUNT_FIELDS``) are left to :func:`contract_tags`."""
     rows = {**results["models"], "oracle": results.get("oracle", {})}
     return {
         f"{model}.{metric}": {"value": float(value), "step": 0}
         for model, metrics in rows.items()
         for metric, value in metrics.items()
-        if math.isfinite(float(value))
+        if metric not in COUNT_FIELDS and math.isfinite(float(value))
     }
+
+
+def contract_tags(results: dict[str, Any]) -> dict[str, str]:
+    """The contract's counts and settings as MLflow tags: ``<pipeline>.<model>.<count>`` for each model's
+    ``COUNT_FIELDS``, ``<pipeline>.split.<name>`` for the split sizes, ``<pipeline>.seed`` and ``.dataset``."""
+    pipeline = results["pipeline"]
+    tags = {f"{pipeline}.seed": str(results.get("seed")), f"{pipeline}.dataset": str(results.get("dataset", ""))}
+    tags |= {f"{pipeline}.split.{name}": str(size) for name, size in results.get("split_sizes", {}).items()}
+    for model, metrics in results.get("models", {}).items():
+        for field in COUNT_FIELDS & set(metrics):
+            value = float(metrics[field])
+            tags[f"{pipeline}.{model}.{field}"] = str(int(value)) if value.is_integer() else str(value)
+    return {key: value[:5000] for key, value in tags.items()}
