@@ -3,6 +3,7 @@
 Each scorer takes the checked posts (``status == "ok"`` rows only) with their features and returns one
 row per scored post keyed by ``row``; :func:`merge_scores` joins them onto every input row, prefixing
 each scorer's columns with its name (``dual_attention_popular_probability``, ``engagement_class``, ...).
+:func:`flag_near_chance` then says which classifier outputs are no better than chance.
 """
 
 from __future__ import annotations
@@ -245,3 +246,60 @@ def merge_scores(posts: pd.DataFrame, known_users: set[str], scores: dict[str, p
     if len(out) != len(posts):
         raise PredictModelError(f"{len(posts)} posts in but {len(out)} rows out")
     return out.sort_values("row", ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------ no better than chance
+def near_chance(probability: pd.Series, classes: int, margin: float) -> pd.Series:
+    """Whether the probability of each predicted class is within ``margin`` of chance, the uniform 1/``classes``
+    (``<NA>`` where there is no probability: an error row)."""
+    flags = (probability.astype(float) - 1 / classes) <= margin
+    return flags.astype("boolean").mask(probability.isna())
+
+
+def engagement_chance(table: pd.DataFrame, margin: float) -> tuple[pd.Series, pd.Series, list[str | None]]:
+    """The engagement class's probability (the largest of ``engagement_p_*``), whether it is near chance, and each
+    row's caveat (``None`` when it is not)."""
+    columns = [c for c in table.columns if c.startswith("engagement_p_")]
+    probability = table[columns].max(axis=1, skipna=False)
+    flags = near_chance(probability, len(columns), margin)
+    caveats = [
+        f"engagement: {label} at p = {p:.3f}, within {margin:g} of chance (1/{len(columns)} = {1 / len(columns):.3f})"
+        if pd.notna(flag) and flag
+        else None
+        for label, p, flag in zip(table["engagement_class"], probability, flags, strict=True)
+    ]
+    return probability, flags, caveats
+
+
+def dual_attention_chance(table: pd.DataFrame, margin: float) -> tuple[pd.Series, list[str | None]]:
+    """Whether the popular/unpopular call is near chance (the called class's probability within ``margin`` of 1/2),
+    and each row's caveat."""
+    popular = table["dual_attention_popular_probability"].astype(float)
+    flags = near_chance(pd.concat([popular, 1 - popular], axis=1).max(axis=1, skipna=False), 2, margin)
+    caveats = [
+        f"dual attention: popular probability {p:.3f}, within {margin:g} of chance (1/2)"
+        if pd.notna(flag) and flag
+        else None
+        for p, flag in zip(popular, flags, strict=True)
+    ]
+    return flags, caveats
+
+
+def flag_near_chance(table: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """The predictions with what is no better than chance said per row: ``engagement_class_probability``,
+    ``engagement_near_chance``, ``dual_attention_near_chance`` (for the models the table has) and ``caveat``, the
+    sentences of the flagged ones joined with "; " (empty when none)."""
+    out = table.copy()
+    caveats: list[list[str | None]] = []
+    if "engagement_class" in out:
+        probability, flags, texts = engagement_chance(out, margin)
+        out["engagement_class_probability"] = probability
+        out["engagement_near_chance"] = flags
+        caveats.append(texts)
+    if "dual_attention_popular_probability" in out:
+        flags, texts = dual_attention_chance(out, margin)
+        out["dual_attention_near_chance"] = flags
+        caveats.append(texts)
+    rows = zip(*caveats, strict=True) if caveats else ([] for _ in range(len(out)))
+    out["caveat"] = pd.Series(["; ".join(t for t in row if t) for row in rows], index=out.index, dtype="string")
+    return out

@@ -12,7 +12,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
+from engagement_lab.reporting.tables import direction_text, metric_direction
 from engagement_lab.world.truth import truth_for
+
+AXIS_PAD = 0.06  # share of the data's span added above (and below) every bar
 
 
 def _grid(n: int, per_row: int) -> tuple[int, int, list[tuple[int, int]]]:
@@ -20,6 +23,21 @@ def _grid(n: int, per_row: int) -> tuple[int, int, list[tuple[int, int]]]:
     cols = max(1, min(per_row, n))
     rows = -(-n // cols)
     return rows, cols, [(i // cols + 1, i % cols + 1) for i in range(n)]
+
+
+def bar_axis_range(values: list[Any], errors: list[Any] | None = None, pad: float = AXIS_PAD) -> list[float]:
+    """A value axis that shows every bar whole: from zero (bars grow from it) to the furthest bar end, error bar
+    and reference line included, padded by ``pad`` of the span. Missing and non-finite values are ignored."""
+    ends = [0.0]
+    for i, value in enumerate(values):
+        if value is None or not np.isfinite(float(value)):
+            continue
+        error = errors[i] if errors is not None and i < len(errors) else None
+        spread = abs(float(error)) if error is not None and np.isfinite(float(error)) else 0.0
+        ends += [float(value) - spread, float(value) + spread]
+    low, high = min(ends), max(ends)
+    margin = pad * ((high - low) or 1.0)
+    return [low - margin if low < 0 else 0.0, high + margin if high > 0 else 0.0]
 
 
 def placeholder(title: str, message: str) -> go.Figure:
@@ -202,7 +220,8 @@ def comparison_figure(contracts: dict[str, Any], published: dict[str, Any], metr
     names = [n for n in metrics if isinstance(contracts.get(n), dict) and not contracts[n].get("not_run")]
     if not names:
         return placeholder("Headline metric per model, ours vs the paper", "no results contracts yet")
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[f"{n}: {metrics[n]}" for n in names])
+    titles = [f"{n}: {metrics[n]} ({direction_text(metric_direction(metrics[n])) or 'a count'})" for n in names]
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles)
     for col, name in enumerate(names, start=1):
         metric, models = metrics[name], contracts[name]["models"]
         paper = (published.get(name) or {}).get("models") or {}
@@ -232,6 +251,9 @@ def comparison_figure(contracts: dict[str, Any], published: dict[str, Any], metr
             col=col,
         )
         oracle = (contracts[name].get("oracle") or {}).get(metric)
+        ours = [models[m][metric] for m in shown]
+        theirs = [paper.get(m, {}).get(metric) for m in shown]
+        fig.update_yaxes(range=bar_axis_range([*ours, *theirs, oracle]), row=1, col=col)
         if oracle is not None:
             fig.add_hline(
                 y=oracle,

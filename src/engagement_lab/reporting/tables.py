@@ -12,10 +12,21 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 PAPER_ONLY = "paper only"
+PAPER_SUFFIX = " (paper)"
+# Which way a metric is better, from the words of its name (``test_mae`` → mae). A name with none of these words is
+# a count or a setting (``seeds``, ``train_posts``, ``best_epoch``, ``n_features``) and gets no marker.
+_LOWER_IS_BETTER = frozenset({"mae", "mse", "rmse", "loss", "error"})
+_HIGHER_IS_BETTER = frozenset(
+    {"acc", "accuracy", "f1", "measure", "r2", "src", "precision", "recall", "auc", "spearman", "pearson"}
+)
+ARROWS = {"higher": "↑", "lower": "↓"}
+DIRECTION_LEGEND = "↑ higher is better, ↓ lower is better; a column without an arrow is a count or a setting."
+MAIN_SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -24,6 +35,35 @@ class Table:
     rows: list[list[str]]
     title: str = ""
     notes: list[str] = field(default_factory=list)
+    directions: dict[str, str] = field(default_factory=dict)  # metric column → "higher" | "lower" (is better)
+
+
+def metric_direction(metric: str) -> str | None:
+    """``"lower"`` or ``"higher"`` (is better) from the metric's name; ``None`` for a count or a setting."""
+    words = set(metric.lower().split("_"))
+    if words & _LOWER_IS_BETTER:
+        return "lower"
+    if words & _HIGHER_IS_BETTER:
+        return "higher"
+    return None
+
+
+def direction_text(direction: str | None) -> str:
+    """``"↓ lower is better"`` / ``"↑ higher is better"``, or ``""`` for a column without a direction."""
+    return f"{ARROWS[direction]} {direction} is better" if direction else ""
+
+
+def split_sizes(contract: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The contract's ``split_sizes`` as (train/val/test rows, every other count), each as (name, count)."""
+    sizes = contract.get("split_sizes") or {}
+    main = [(name, sizes[name]) for name in MAIN_SPLITS if name in sizes]
+    other = [(name, value) for name, value in sizes.items() if name not in MAIN_SPLITS]
+    return main, other
+
+
+def sizes_text(sizes: list[tuple[str, int]], sep: str = ", ") -> str:
+    """``train 2,381, val 298, test 297``: each (name, count) as name and count."""
+    return sep.join(f"{name} {value:,}" for name, value in sizes)
 
 
 def not_run(pipeline: str, producer: str | None, reason: str, inputs_missing: bool = False) -> dict[str, Any]:
@@ -144,7 +184,8 @@ def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None =
         for metric in metrics:
             columns.append(metric)
             if metric in with_paper:
-                columns.append(f"{metric} (paper)")
+                columns.append(f"{metric}{PAPER_SUFFIX}")
+        directions = {m: d for m in metrics if (d := metric_direction(m))}
 
         rows = []
         for name in names:
@@ -157,15 +198,15 @@ def contract_tables(contract: dict[str, Any], published: dict[str, Any] | None =
             paper = paper_models[name]
             label = f"{paper.get('label', name)} ({PAPER_ONLY})"
             rows.append(_row(label, None, {}, paper, metrics, with_paper))
-        tables.append(Table(columns=columns, rows=rows))
+        tables.append(Table(columns=columns, rows=rows, directions=directions))
 
     shown = {m for metrics, _ in groups for m in metrics}
     rest = {k: v for k, v in oracle.items() if k not in shown}
     if rest:
         tables.append(
             Table(
-                columns=["oracle metric", "value"],
-                rows=[[k, fmt(v)] for k, v in rest.items()],
+                columns=["oracle metric", "value", "better"],
+                rows=[[k, fmt(v), direction_text(metric_direction(k))] for k, v in rest.items()],
                 title="Oracle (the metrics no model reports)",
             )
         )
@@ -190,6 +231,12 @@ def context_lines(contract: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------- rendering
+def _header(column: str, table: Table) -> str:
+    """A column's header with its direction arrow (``test_mae ↓``); paper columns and the rest as they are."""
+    direction = table.directions.get(column)
+    return f"{column} {ARROWS[direction]}" if direction else column
+
+
 def markdown_table(table: Table) -> str:
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
@@ -197,14 +244,55 @@ def markdown_table(table: Table) -> str:
     lines = []
     if table.title:
         lines += [f"**{table.title}**", ""]
-    lines.append("| " + " | ".join(cell(c) for c in table.columns) + " |")
+    lines.append("| " + " | ".join(cell(_header(c, table)) for c in table.columns) + " |")
     lines.append("| " + " | ".join("---" for _ in table.columns) + " |")
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
     return "\n".join(lines)
 
 
+def _breakable(name: str) -> str:
+    """An escaped column name that may wrap after its underscores (``test_src_fraction_of_oracle``)."""
+    return "_<wbr>".join(html.escape(part) for part in name.split("_"))
+
+
+def _html_head(table: Table) -> str:
+    """One header row, or two where the table has paper columns: the metric (with its direction) over "ours" and
+    "paper"."""
+    columns = table.columns
+    paired = {c.removesuffix(PAPER_SUFFIX) for c in columns if c.endswith(PAPER_SUFFIX)}
+
+    def label(column: str) -> str:
+        direction = table.directions.get(column)
+        marker = f'<span class="better {direction}">{direction_text(direction)}</span>' if direction else ""
+        return f'<span class="metric">{_breakable(column)}</span>{marker}'
+
+    first = f'<th class="first"{{}}>{label(columns[0])}</th>'
+    if not paired:
+        return "<tr>" + first.format("") + "".join(f"<th>{label(c)}</th>" for c in columns[1:]) + "</tr>"
+    top, bottom = [first.format(' rowspan="2"')], []
+    for column in columns[1:]:
+        if column.endswith(PAPER_SUFFIX):
+            continue
+        if column in paired:
+            top.append(f'<th colspan="2" class="pair">{label(column)}</th>')
+            bottom += ['<th class="sub">ours</th>', '<th class="sub paper">paper</th>']
+        else:
+            top.append(f'<th rowspan="2">{label(column)}</th>')
+    return f"<tr>{''.join(top)}</tr><tr>{''.join(bottom)}</tr>"
+
+
+_NUMBER = re.compile(r"^[-—+]?[\d.,]*( ± [\d.,]+)?$|^n/a$")
+
+
+def _html_cell(text: str, paper: bool) -> str:
+    """A cell: numbers right-aligned (the default), text left-aligned, the paper's figures shaded."""
+    classes = [name for name, flag in (("paper", paper), ("text", not _NUMBER.match(text))) if flag]
+    attribute = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{attribute}>{html.escape(text)}</td>"
+
+
 def html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    """The table in a horizontally scrolling box (wide tables scroll inside the page, the model column stays)."""
     body = []
     for row in table.rows:
         cls = (
@@ -212,12 +300,13 @@ def html_table(table: Table) -> str:
             if PAPER_ONLY in row[0]
             else (' class="oracle"' if row[0].startswith("oracle") else "")
         )
-        cells = "".join(
-            f'<td class="paper">{html.escape(str(c))}</td>'
-            if col.endswith("(paper)")
-            else f"<td>{html.escape(str(c))}</td>"
-            for col, c in zip(table.columns, row, strict=True)
+        cells = f'<td class="first">{html.escape(str(row[0]))}</td>' + "".join(
+            _html_cell(str(c), col.endswith(PAPER_SUFFIX)) for col, c in zip(table.columns[1:], row[1:], strict=True)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     title = f"<h4>{html.escape(table.title)}</h4>" if table.title else ""
-    return f"{title}<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    name = html.escape(table.title or f"{table.columns[0]} table")
+    return (
+        f'{title}<div class="table-scroll" role="region" tabindex="0" aria-label="{name}">'
+        f"<table><thead>{_html_head(table)}</thead><tbody>{''.join(body)}</tbody></table></div>"
+    )

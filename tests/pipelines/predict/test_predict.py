@@ -7,6 +7,7 @@ import csv
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
@@ -19,6 +20,7 @@ from engagement_lab.pipelines.predict.nodes import read_new_posts
 from engagement_lab.predict.inputs import PredictInputError, check_image
 from engagement_lab.predict.scoring import (
     embed_posts,
+    flag_near_chance,
     load_dual_attention,
     load_ppcl,
     score_dual_attention,
@@ -65,6 +67,19 @@ def test_every_example_post_is_one_row_with_what_happened(folder_run):
     assert csv_table["post_ref"].tolist() == table["post_ref"].tolist()
 
 
+def test_the_newest_predictions_are_also_at_one_stable_path(folder_run):
+    """predictions_latest: the newest run's table at data/07_model_output/predictions/latest.csv, not in a version
+    folder, beside the versioned parquet and CSV."""
+    root, catalog = folder_run
+    latest = root / "data/07_model_output/predictions/latest.csv"
+    assert latest.is_file()
+    assert list((root / "data/07_model_output/predictions.csv").glob("*/predictions.csv"))  # the versions stay
+    newest = catalog.load("predictions_csv")  # a versioned load: the newest version, whichever run made it
+    stable = pd.read_csv(latest)
+    assert stable["post_ref"].tolist() == newest["post_ref"].tolist()
+    assert stable.columns.tolist() == newest.columns.tolist() and "caveat" in stable.columns
+
+
 def test_scored_rows_have_valid_outputs_and_errors_have_none(folder_run):
     _, catalog = folder_run
     table = catalog.load("predictions")
@@ -88,7 +103,57 @@ def test_scored_rows_have_valid_outputs_and_errors_have_none(folder_run):
     assert (scored.loc[scored["known_user"], "ppcl_profile_fields"] == "followers, following").all()
     assert scored.loc[~scored["known_user"], "ppcl_profile_fields"].str.startswith("none: all imputed").all()
     model_columns = [c for c in table.columns if c.startswith(("dual_attention_", "engagement_", "ppcl_"))]
-    assert errors[model_columns].isna().all().all()
+    assert errors[model_columns].isna().all().all() and errors["caveat"].eq("").all()
+
+
+def test_a_class_no_better_than_chance_is_flagged_with_a_caveat(folder_run):
+    """Each scored post's engagement class is flagged when its probability is within predict.chance_margin of 1/5,
+    the popular/unpopular call when within it of 1/2; the caveat says so in words, and the summary counts them."""
+    _, catalog = folder_run
+    margin = predict_params()["chance_margin"]
+    table = catalog.load("predictions")
+    scored = table[table["status"] == "scored"]
+    probability = scored[[f"engagement_p_{c}" for c in CLASSES]].max(axis=1)
+    assert np.allclose(scored["engagement_class_probability"], probability)
+    expected = (probability - 1 / len(CLASSES)) <= margin
+    assert scored["engagement_near_chance"].astype(bool).tolist() == expected.tolist()
+    popular = scored["dual_attention_popular_probability"]
+    assert scored["dual_attention_near_chance"].astype(bool).tolist() == ((popular - 0.5).abs() <= margin).tolist()
+    for _, row in scored.iterrows():
+        said = f"engagement: {row['engagement_class']} at p = {row['engagement_class_probability']:.3f}, within"
+        assert (said in row["caveat"]) == bool(row["engagement_near_chance"]), row["caveat"]
+        assert ("dual attention: popular probability" in row["caveat"]) == bool(row["dual_attention_near_chance"])
+    summary = catalog.load("predict_summary")
+    assert summary["near_chance"] == {
+        "margin": margin,
+        "posts": {
+            "engagement": int(scored["engagement_near_chance"].sum()),
+            "dual_attention": int(scored["dual_attention_near_chance"].sum()),
+        },
+    }
+
+
+def test_near_chance_is_within_the_margin_of_uniform():
+    classes = {c: [0.2, 0.05, 0.19, 0.2] for c in CLASSES}
+    classes["very_high"] = [0.207, 0.8, 0.26, 0.2]  # 1/5 + 0.007: chance; 0.8: not; 0.26: just past the margin
+    classes["very_low"] = [0.193, 0.05, 0.16, 0.2]
+    table = pd.DataFrame(
+        {
+            "status": ["scored", "scored", "scored", "error"],
+            "engagement_class": ["very_high", "very_high", "very_high", None],
+            **{f"engagement_p_{c}": v for c, v in classes.items()},
+            "dual_attention_popular_probability": [0.52, 0.9, 0.44, None],
+        }
+    )
+    table.loc[3, [f"engagement_p_{c}" for c in CLASSES]] = np.nan
+    flagged = flag_near_chance(table, 0.05)
+    assert flagged["engagement_near_chance"].tolist() == [True, False, False, pd.NA]
+    assert flagged["dual_attention_near_chance"].tolist() == [True, False, False, pd.NA]
+    assert flagged.loc[0, "caveat"] == (
+        "engagement: very_high at p = 0.207, within 0.05 of chance (1/5 = 0.200); "
+        "dual attention: popular probability 0.520, within 0.05 of chance (1/2)"
+    )
+    assert flagged.loc[1:, "caveat"].tolist() == ["", "", ""]
 
 
 def test_ppcl_scores_a_post_exactly_as_training_predicted_it(trained):
@@ -210,6 +275,8 @@ def test_csv_input_scores_good_rows_and_names_each_problem(trained):
     ]
     assert "total_views" in table.loc[5, "ppcl_profile_fields"]
     assert table.loc[5, "ppcl_popularity"] != pytest.approx(table.loc[0, "ppcl_popularity"])
+    # The stable copy is this run's table now.
+    assert catalog.load("predictions_latest")["post_ref"].tolist() == table["post_ref"].tolist()
 
 
 def test_bad_csv_and_empty_folder_are_named():

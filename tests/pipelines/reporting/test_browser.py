@@ -184,3 +184,87 @@ def test_mlflow_ui_shows_the_run_and_its_metrics(tmp_path):
             body = page.locator("body").inner_text()
     assert "browser-test-run" in body, f"run name not shown; screenshot {shot}"
     assert "vise.vise.finetune_acc_mean" in body and "0.42" in body, f"metrics not shown; screenshot {shot}"
+
+
+# ------------------------------------------------------------------------------------------------- the report
+REPORT_WIDTH = 1280  # a laptop window: the page's content column is 1,200 px
+
+
+def _report_page(tmp_path: Path) -> Path:
+    """The report as the reporting pipeline writes it, on contracts as wide as a demo run's (PPCL: 17 columns,
+    25 rows; engagement: four tables), the other two sections not run."""
+    from engagement_lab.pipelines.reporting.nodes import build_report
+    from engagement_lab.reporting.figures import comparison_figure, placeholder
+    from tests.conftest import base_params
+    from tests.pipelines.reporting.contracts import engagement_contract, ppcl_contract
+
+    params = base_params("reporting")
+    contracts = {"vise": None, "dual_attention": None, "engagement": engagement_contract(), "ppcl": ppcl_contract()}
+    figures = {n: placeholder(n, "not drawn here") for n in ("popularity", "training_curves", "confusion")}
+    figures["predicted_vs_true"] = placeholder("predicted_vs_true", "not drawn here")
+    figures["comparison"] = comparison_figure(contracts, params["published"], params["headline_metrics"])
+    _, page = build_report(params, **figures, **contracts)
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+BOXES_JS = """() => [...document.querySelectorAll('.table-scroll')].map(box => ({
+    right: box.getBoundingClientRect().right,
+    scrollWidth: box.scrollWidth,
+    clientWidth: box.clientWidth,
+    overflowX: getComputedStyle(box).overflowX,
+}))"""
+
+
+def test_report_tables_fit_the_page_and_say_which_way_is_better(tmp_path, capsys):
+    report = _report_page(tmp_path)
+    shots = {name: tmp_path / f"report_{name}.png" for name in ("page", "ppcl_table", "ppcl_table_scrolled")}
+    with browser_page(tmp_path) as page:
+        page.set_viewport_size({"width": REPORT_WIDTH, "height": 900})
+        page.goto(report.as_uri(), wait_until="load", timeout=120_000)
+        page.screenshot(path=str(shots["page"]), full_page=True)
+        page_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        body_right = page.evaluate("() => document.body.getBoundingClientRect().right")
+        boxes = page.evaluate(BOXES_JS)
+        section = page.locator("h2#ppcl ~ .table-scroll").first
+        section.scroll_into_view_if_needed()
+        section.screenshot(path=str(shots["ppcl_table"]))
+        before = section.inner_text()
+        summary = page.locator("h2#ppcl ~ p.summary").first.inner_text()
+        marker = section.locator("th", has_text="test_mae").locator(".better")
+        marker_visible, marker_text = marker.is_visible(), marker.inner_text()
+        # Scrolled to its right end: the last column shows, and the model column stays in view.
+        section.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
+        page.wait_for_timeout(200)
+        section.screenshot(path=str(shots["ppcl_table_scrolled"]))
+        box = section.bounding_box()
+        last = section.locator("th", has_text="test_src_fraction_of_oracle").bounding_box()
+        model = section.locator("td", has_text="full (PPCL)").first.bounding_box()
+    with capsys.disabled():
+        sys.stdout.write("\nreport screenshots: " + ", ".join(str(p) for p in shots.values()) + "\n")
+    where = f"screenshots {', '.join(str(p) for p in shots.values())}"
+    # Nothing runs past the page: the page itself never scrolls sideways, every table box ends inside the content
+    # column, and a table wider than its box scrolls inside it.
+    assert page_width[0] <= page_width[1], f"the page scrolls sideways {page_width}; {where}"
+    assert len(boxes) >= 8, boxes
+    for b in boxes:
+        assert b["right"] <= body_right + 1, f"a table box ends past the page {b}; {where}"
+        assert b["scrollWidth"] <= b["clientWidth"] or b["overflowX"] in ("auto", "scroll"), f"clipped {b}; {where}"
+    # What a person reads in the PPCL table: each metric with its direction, ours beside the paper's.
+    assert marker_visible and marker_text == "↓ lower is better", f"{marker_text!r}; {where}"
+    for text in (
+        "test_mae",
+        "↓ lower is better",
+        "↑ higher is better",
+        "ours",
+        "paper",
+        "full (PPCL)",
+        "0.834 ± 0.028",
+    ):
+        assert text in before, f"{text!r} not shown in the PPCL table; {where}"
+    assert "It loses to the best baseline, catboost (0.823) by 0.011" in summary, f"{summary!r}; {where}"
+    assert last is not None and box["x"] <= last["x"] and last["x"] + last["width"] <= box["x"] + box["width"] + 1, (
+        f"the last column is not reachable by scrolling: {last} in {box}; {where}"
+    )
+    assert model is not None and box["x"] - 1 <= model["x"] < box["x"] + 40, f"the model column scrolled away; {where}"

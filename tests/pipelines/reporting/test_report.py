@@ -17,9 +17,11 @@ from engagement_lab.hooks import MissingResultsError, ReportingInputsHook
 from engagement_lab.pipelines.reporting import create_pipeline
 from engagement_lab.pipelines.reporting.nodes import build_report, popularity_plot
 from engagement_lab.pipelines.reporting.pipeline import CONTRACTS
-from engagement_lab.reporting.figures import confusion_figure, placeholder
-from engagement_lab.reporting.tables import check_contract, contract_tables, not_run
+from engagement_lab.reporting.figures import bar_axis_range, comparison_figure, confusion_figure, placeholder
+from engagement_lab.reporting.summary import method_summary
+from engagement_lab.reporting.tables import check_contract, contract_tables, metric_direction, not_run
 from tests.conftest import base_params
+from tests.pipelines.reporting.contracts import engagement_contract, ppcl_contract
 
 
 def _regression_contract():
@@ -78,6 +80,11 @@ def _figures():
     }
 
 
+def _visible(page: str) -> str:
+    """The page's text as a browser shows it: tags dropped (column names may wrap at ``<wbr>``), entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
 def _md_rows(markdown: str) -> dict[str, list[str]]:
     rows = {}
     for line in markdown.splitlines():
@@ -93,10 +100,10 @@ def test_report_lists_every_model_and_metric_with_context():
     for contract in contracts.values():
         for model, metrics in contract["models"].items():
             assert re.search(rf"^\| {model}\b", markdown, re.M), f"{model} missing from report.md"
-            assert f"<td>{model}" in page, f"{model} missing from report.html"
+            assert f'<td class="first">{model}' in page, f"{model} missing from report.html"
             for metric in metrics:
                 if not metric.endswith("_std"):
-                    assert metric in markdown and metric in page
+                    assert metric in markdown and metric in _visible(page)
         assert contract["dataset"] in markdown
     assert "train 80, val 10, test 10" in markdown and "train 70, val 10, test 20" in markdown
     assert "**seed**: 0, 1" in markdown and "**seed**: 42" in markdown
@@ -111,7 +118,7 @@ def test_report_lists_every_model_and_metric_with_context():
 def test_published_figures_sit_beside_our_rows_and_paper_only_rows_are_listed():
     markdown, page = build_report(_params(), **_figures(), alpha=_regression_contract())
     header = next(line for line in markdown.splitlines() if line.startswith("| model | test_mae"))
-    assert header == "| model | test_mae | test_mae (paper) | test_src | test_src (paper) |"
+    assert header == "| model | test_mae ↓ | test_mae (paper) | test_src ↑ | test_src (paper) |"
     rows = _md_rows(markdown)
     assert rows["full (PPCL)"][1:] == ["1.250 ± 0.050", "1.164", "0.610", "0.762"]
     assert rows["no_cl"][2] == "" and rows["no_cl"][4] == ""  # no published figure: empty, not invented
@@ -226,3 +233,118 @@ def test_confusion_counts_add_up():
     counts = figure.data[0].text
     assert counts.sum() == 6 and counts[2][2] == 2 and counts[0][1] == 1
     assert figure.data[0].z[2][2] == pytest.approx(2 / 3)
+
+
+# ------------------------------------------------------------------------------------ direction, sizes, summary
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        ("test_mae", "lower"),
+        ("val_mse", "lower"),
+        ("content_only_test_mae", "lower"),
+        ("val_loss", "lower"),
+        ("accuracy", "higher"),
+        ("f_measure", "higher"),
+        ("test_macro_f1", "higher"),
+        ("finetune_acc_mean", "higher"),
+        ("test_r2", "higher"),
+        ("test_src_fraction_of_oracle", "higher"),
+        ("seeds", None),
+        ("train_posts", None),
+        ("best_epoch", None),
+        ("n_features", None),
+        ("best_iteration", None),
+    ],
+)
+def test_metric_direction_from_its_name(metric, direction):
+    assert metric_direction(metric) == direction
+
+
+def test_every_metric_column_says_which_way_is_better():
+    markdown, page = build_report(_params(), **_figures(), ppcl=ppcl_contract())
+    header = next(line for line in markdown.splitlines() if line.startswith("| model | test_mae"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:4] == ["model", "test_mae ↓", "test_mae (paper)", "test_mse ↓"]
+    assert "test_src ↑" in cells and "seeds" in cells and "train_posts" in cells  # counts: no arrow
+    assert "↑ higher is better, ↓ lower is better" in markdown
+    # In the HTML each metric's header names its direction in words, over the "ours" and "paper" columns.
+    head = re.search(r"<thead>(.*?)</thead>", page.split('<h2 id="ppcl">')[1], re.S).group(1)
+    assert _visible(head).count("lower is better") == 4 and _visible(head).count("higher is better") == 3
+    assert '<th colspan="2" class="pair">' in head and '<th class="sub paper">paper</th>' in head
+
+
+def test_split_sizes_are_one_line_and_the_other_counts_one_row_each():
+    markdown, page = build_report(_params(), **_figures(), ppcl=ppcl_contract())
+    assert "- **split sizes**: train 2,381, val 298, test 297\n" in markdown
+    assert "  - input_posts: 3,000\n  - input_quarantined: 24\n" in markdown
+    assert "train 2,381, val 298, test 297 (+10 more counts in its section)" in markdown  # the overview row
+    counts = re.findall(r"<li><span>([a-z_0-9]+)</span><span>([\d,]+)</span></li>", page)
+    assert len(counts) == 10 and ("train_full_100k", "794") in counts and ("input_modelled", "2,976") in counts
+
+
+def test_summary_says_the_papers_method_loses_to_a_baseline_when_it_does():
+    params = _params()
+    markdown, page = build_report(params, **_figures(), ppcl=ppcl_contract(), engagement=engagement_contract())
+    ppcl = markdown.split("## ppcl")[1]
+    summary = next(line for line in ppcl.splitlines() if line.startswith("**PPCL**"))
+    assert summary.startswith(
+        "**PPCL** (`full`) on `test_mae` (↓ lower is better): 0.834 ± 0.028, 3rd of the 18 models"
+    )
+    assert "It loses to the best baseline, `catboost` (0.823) by 0.011" in summary
+    assert "the gap is within its std over seeds (0.028), so the difference is not clear" in summary
+    assert "The oracle reaches 0.658; the method is 0.176 short of it." in summary
+    assert "In the paper it was 1st of the 18 rows it printed (1.164)." in summary
+    assert '<p class="summary"><strong>PPCL</strong> (<code>full</code>)' in page
+    engagement = markdown.split("## engagement")[1]
+    # CatBoost with the counts is past the oracle: the summary names the leak rather than a win, and the notes it
+    # points to are in the section.
+    assert "It is past the oracle (0.182)" in engagement and "check the section's notes for a leak" in engagement
+    assert "- **notes**:\n  - catboost_paper adds the raw counts" in engagement
+    assert "<dt>notes</dt><dd><ul><li>catboost_paper adds the raw counts" in page
+    # The regressor loses to TF-IDF + ridge; the fusion classifier loses to TF-IDF + logistic regression.
+    assert "**SigLIP + DeBERTa** (`multimodal_regression`) on `test_r2` (↑ higher is better): 0.130" in engagement
+    assert "It loses to the best baseline, `tfidf_ridge` (0.139) by 0.009." in engagement
+    assert "It loses to the best baseline, `tfidf_logistic` (0.202) by 0.022." in engagement
+
+
+def test_summary_when_the_method_wins_and_when_no_baseline_ran():
+    contract = ppcl_contract()
+    contract["models"]["full"]["test_mae"] = 0.70
+    comparison = {"method": "full", "metric": "test_mae", "baselines": ["rnc", "catboost", "tfidf_ridge"]}
+    text = method_summary(contract, comparison)
+    assert "It beats the best baseline, `catboost` (0.823) by 0.123." in text
+    assert "closes 75 % of the gap from the best baseline to the oracle" in text
+    src = method_summary(contract, {**comparison, "metric": "test_src"})
+    assert "The oracle reaches 0.864; the method gets 91 % of it." in src
+    alone = method_summary(contract, {**comparison, "baselines": ["not_run_here"]})
+    assert "None of its baselines ran, so there is nothing to compare it with here." in alone
+    assert method_summary(contract, {**comparison, "method": "absent"}) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "errors", "low", "high"),
+    [
+        ([35.0, 72.0, 90.0], None, 0.0, 90.0),  # a low bar: the axis starts at zero, not at 40
+        ([-0.014, 0.13, 0.66], None, -0.014, 0.66),  # a negative R²
+        ([60.0, 70.0], [1.0, 5.0], 0.0, 75.0),  # the error bars too
+        ([1.2, None, float("nan")], None, 0.0, 1.2),  # missing figures are ignored
+    ],
+)
+def test_bar_axis_range_shows_every_bar_whole(values, errors, low, high):
+    axis = bar_axis_range(values, errors)
+    assert axis[0] <= low and axis[1] >= high
+    assert axis[1] - high < 0.1 * (high - low) + 1e-9  # padded, not stretched
+
+
+def test_comparison_figure_axes_show_every_bar_and_the_oracle():
+    contracts = {"ppcl": ppcl_contract(), "engagement": engagement_contract()}
+    metrics = {"ppcl": "test_mae", "engagement": "test_r2"}
+    figure = comparison_figure(contracts, _params()["published"], metrics)
+    axes = {"x": figure.layout.yaxis.range, "x2": figure.layout.yaxis2.range}
+    for trace in figure.data:
+        shown = [v for v in trace.y if v is not None]
+        low, high = axes[trace.xaxis]
+        assert all(low <= v <= high for v in shown), (trace.name, trace.xaxis, shown, (low, high))
+    assert axes["x2"][0] < -0.002  # the mean prediction's negative R² is drawn
+    assert axes["x"][1] >= 1.353 and axes["x2"][1] >= 0.663  # the worst MAE; the oracle line
+    assert "lower is better" in figure.layout.annotations[0].text

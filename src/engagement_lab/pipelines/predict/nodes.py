@@ -14,6 +14,7 @@ from engagement_lab.features.encoders import torch_threads
 from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder
 from engagement_lab.predict.scoring import (
     embed_posts,
+    flag_near_chance,
     load_dual_attention,
     load_ppcl,
     merge_scores,
@@ -96,16 +97,21 @@ def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str
     return score_engagement_posts
 
 
-def make_merge(names: list[str]) -> Callable[..., tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]]:
+Merged = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]
+
+
+def make_merge(names: list[str]) -> Callable[..., Merged]:
     """The merge node for scorers ``names`` (their score tables come in that order)."""
 
     def merge_predictions(
-        posts: pd.DataFrame, canonical_posts: pd.DataFrame, *scores: pd.DataFrame
-    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-        """One row per input post with every model's outputs; a summary with the count per status."""
+        posts: pd.DataFrame, canonical_posts: pd.DataFrame, params: dict[str, Any], *scores: pd.DataFrame
+    ) -> Merged:
+        """One row per input post with every model's outputs and a caveat where a class is no better than chance
+        (``predictions``, its CSV and the unversioned ``predictions_latest``); a summary with the count per status."""
         known = set(canonical_posts["user_id"].dropna().astype(str))
-        table = merge_scores(posts, known, dict(zip(names, scores, strict=True)))
-        summary = summarise(table, names)
+        margin = float(params["chance_margin"])
+        table = flag_near_chance(merge_scores(posts, known, dict(zip(names, scores, strict=True))), margin)
+        summary = summarise(table, names, margin)
         for status, count in summary["status"].items():
             reasons = table.loc[table["status"] == status, "reason"].fillna("")
             kinds = reasons[reasons != ""].str.split(":").str[0].value_counts().to_dict()
@@ -116,13 +122,29 @@ def make_merge(names: list[str]) -> Callable[..., tuple[pd.DataFrame, pd.DataFra
                 status,
                 f" ({', '.join(f'{k}: {v}' for k, v in kinds.items())})" if kinds else "",
             )
-        return table, table, summary
+        for model, count in summary["near_chance"]["posts"].items():
+            logger.info(
+                "predict: %s: %d of %d scored posts get a class no better than chance (p within %g of 1/K)",
+                model,
+                count,
+                summary["status"].get("scored", 0),
+                margin,
+            )
+        return table, table, table, summary
 
     return merge_predictions
 
 
-def summarise(table: pd.DataFrame, names: list[str]) -> dict[str, Any]:
-    """Counts per status and per reason kind, unknown users, and which models scored."""
+def near_chance_counts(table: pd.DataFrame, margin: float) -> dict[str, Any]:
+    """Per classifier, how many scored posts got a class no better than chance, and the margin used."""
+    columns = {"engagement": "engagement_near_chance", "dual_attention": "dual_attention_near_chance"}
+    counts = {model: int(table[c].fillna(False).sum()) for model, c in columns.items() if c in table}
+    return {"margin": margin, "posts": counts}
+
+
+def summarise(table: pd.DataFrame, names: list[str], margin: float) -> dict[str, Any]:
+    """Counts per status and per reason kind, unknown users, posts scored no better than chance, and which models
+    scored."""
     reasons = table["reason"].fillna("")
     return {
         "posts": len(table),
@@ -130,6 +152,7 @@ def summarise(table: pd.DataFrame, names: list[str]) -> dict[str, Any]:
         "reasons": {k: int(n) for k, n in reasons[reasons != ""].str.split(":").str[0].value_counts().items()},
         "known_users": int(table["known_user"].sum()),
         "unknown_users_scored": int(((table["status"] == "scored") & ~table["known_user"]).sum()),
+        "near_chance": near_chance_counts(table, margin),
         "models": names,
         "rows": table[["post_ref", "user_id", "known_user", "status", "reason"]].astype(str).to_dict("records"),
     }

@@ -1,5 +1,5 @@
 """The ``predict`` pipeline: new posts → checked rows → frozen-encoder features → one scorer per model →
-one table.
+one table (versioned, and the newest also at one stable path: ``predictions_latest``).
 
 Each scorer is a small modular pipeline under its own namespace (``predict.dual_attention``,
 ``predict.engagement``, ``predict.ppcl``) that reads ``predict_features`` plus its model's catalog entries and writes
@@ -120,8 +120,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 make_merge(names),
-                ["predict_new_posts", "posts", *(f"predict_{n}_scores" for n in names)],
-                ["predictions", "predictions_csv", "predict_summary"],
+                ["predict_new_posts", "posts", PARAMS, *(f"predict_{n}_scores" for n in names)],
+                ["predictions", "predictions_csv", "predictions_latest", "predict_summary"],
                 name="merge_predictions",
             ),
         ]

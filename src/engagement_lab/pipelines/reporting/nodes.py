@@ -172,8 +172,9 @@ def build_report(
     }
     ran = [name for name, contract in contracts.items() if not is_not_run(contract)]
     logger.info("reporting: %d results contracts (%s), %d not run", len(ran), ", ".join(ran), len(contracts) - len(ran))
-    markdown = build_markdown(contracts, params["published"], files, params["title"])
-    page = build_html(contracts, params["published"], shown, params["title"])
+    summaries = params.get("summary") or {}
+    markdown = build_markdown(contracts, params["published"], files, params["title"], summaries)
+    page = build_html(contracts, params["published"], shown, params["title"], summaries)
     return markdown, page
 
 
