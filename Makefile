@@ -76,6 +76,7 @@ viz: install
 
 # Runs and metrics: http://127.0.0.1:5000
 mlflow-ui: install
+	@echo "Runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning (MLflow's Model training view)"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
 # The generated results pages, docs/results/, from the newest results contracts in data/08_reporting (after a run).

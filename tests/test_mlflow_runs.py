@@ -24,7 +24,7 @@ def test_run_names_carry_the_overrides_and_the_key_parameters():
     assert run_name(["ppcl"], {}, PARAMETERS, None) == "ppcl seeds=0,1,2"
     # The demo and the default run are named by the world they ran on; a non-default env is named.
     assert run_name(["demo"], {}, PARAMETERS, "paper") == (
-        "demo sample_world.preset=demo sample_world.seed=42 env=paper"
+        "demo sample_world.seed=42 sample_world.preset=demo env=paper"
     )
     assert run_name([], {}, {}, None) == "__default__"
     assert len(run_name(["demo"], {"x": "y" * 400}, PARAMETERS, None)) == 250  # MLflow's limit
@@ -57,14 +57,33 @@ def test_every_history_layout_becomes_per_epoch_curves():
 
 
 @pytest.mark.slow
-def test_two_runs_of_one_pipeline_differ_by_name_in_the_store(project_copy):  # noqa: F811
+@pytest.mark.browser
+def test_two_runs_of_one_pipeline_differ_by_name_in_the_runs_list(project_copy, tmp_path):  # noqa: F811
+    browser = pytest.importorskip("tests.pipelines.reporting.test_browser")  # skips without chromium/playwright
     for seed in (3, 5):
-        kedro(
-            project_copy,
-            "run",
-            "--pipelines=sample_world",
-            f"--params=sample_world.preset=tiny,sample_world.seed={seed}",
-        )
+        params = f"--params=sample_world.preset=tiny,sample_world.seed={seed}"
+        kedro(project_copy, "run", "--pipelines=sample_world", params)
     with sqlite3.connect(project_copy / "mlflow.db") as db:
         names = [row[0] for row in db.execute("select name from runs order by start_time")]
-    assert names[-2:] == ["sample_world preset=tiny seed=3", "sample_world preset=tiny seed=5"], names
+        (experiment,) = db.execute("select experiment_id from experiments where name = 'engagement_lab'").fetchone()
+    wanted = ["sample_world seed=3 preset=tiny", "sample_world seed=5 preset=tiny"]
+    assert names[-2:] == wanted, names
+
+    # The runs list as a user opens it: `mlflow server` over the project's store, the experiment's runs page.
+    port = browser._free_port()
+    store = f"sqlite:///{project_copy / 'mlflow.db'}"
+    command = [str(browser.BIN / "mlflow"), "server", "--backend-store-uri", store, "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    shot = tmp_path / "mlflow_runs_list.png"
+    env = browser._env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    with browser.serve(command, f"http://127.0.0.1:{port}/health", tmp_path, tmp_path / "mlflow.log", env):
+        with browser.browser_page(tmp_path) as page:
+            # MLflow 3 opens an experiment on its GenAI view; the "Model training" one is workflowType=machine_learning.
+            url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs?workflowType=machine_learning"
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_text(wanted[1]).first.wait_for(timeout=120_000)
+            page.screenshot(path=str(shot), full_page=True)
+            body = page.locator("body").inner_text()
+    print(f"MLflow runs list screenshot: {shot}")  # noqa: T201  (the issue asks for the path in the test output)
+    assert all(name in body for name in wanted), f"run names not shown; screenshot {shot}"
+    assert "2 matching runs" in body, f"runs list not shown; screenshot {shot}"

@@ -116,20 +116,21 @@ def run_name(pipelines: list[str], runtime_params: dict[str, Any], parameters: d
     """A run name a person can tell apart in the runs list: the pipeline(s), every ``--params`` override, the
     key parameters of the pipelines run (``demo`` and the default run: the world's), and a non-default env."""
     names = pipelines or ["__default__"]
-    parts = ["+".join(names)]
     overrides = _flatten(runtime_params)
     own = f"{names[0]}." if len(names) == 1 else None  # `sample_world seed=7`, not `sample_world.seed=7`
-    parts += [f"{key.removeprefix(own) if own else key}={_short(value)}" for key, value in overrides.items()]
+    settings = [(key.removeprefix(own) if own else key, _short(value)) for key, value in overrides.items()]
     keyed = ("sample_world",) if set(names) & {"demo", "__default__"} else names
     for pipeline in keyed:
         for key in KEY_PARAMETERS.get(pipeline, ()):
             full = f"{pipeline}.{key}"
             value = _lookup(parameters, full)
             if full not in overrides and value is not None:
-                parts.append(f"{full if len(keyed) > 1 or pipeline != names[0] else key}={_short(value)}")
+                settings.append((full if len(keyed) > 1 or pipeline != names[0] else key, _short(value)))
     if env and env not in ("local", "base"):
-        parts.append(f"env={env}")
-    return " ".join(parts)[:250]
+        settings.append(("env", env))
+    # Seeds first: the runs list shows a name's first ~25 characters, and the seed is what most often differs.
+    settings.sort(key=lambda item: not item[0].rsplit(".", 1)[-1].startswith("seed"))
+    return " ".join(["+".join(names), *(f"{key}={value}" for key, value in settings)])[:250]
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

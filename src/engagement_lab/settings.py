@@ -2,6 +2,7 @@
 
 import logging
 import os
+from pathlib import Path
 import warnings
 
 # Telemetry off unless the user opts in: kedro-telemetry and MLflow read these.
@@ -67,10 +68,21 @@ HOOKS = (
     ReportingInputsHook(),
 )
 
+
+
+def _project_root() -> str:
+    """The Kedro project the process runs in (``${project_root:}`` in conf/): a notebook kernel started in
+    notebooks/ must open the project's MLflow store, not create notebooks/mlflow.db."""
+    from kedro.utils import find_kedro_project
+
+    return str(find_kedro_project(Path.cwd()) or Path.cwd())
+
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # An environment overrides single keys (conf/paper sets sample_world.preset) without
     # replacing the whole parameter block.
     "merge_strategy": {"parameters": "soft"},
+    "custom_resolvers": {"project_root": _project_root},
 }

@@ -36,6 +36,7 @@ from engagement_lab.reporting.tables import (
     fmt,
     is_not_run,
     markdown_table,
+    metric_direction,
     std_of,
 )
 
@@ -68,7 +69,6 @@ COMPARISONS = {
     "engagement": (("catboost_pre_publication", "tfidf_logistic"), ("multimodal_regression", "tfidf_ridge")),
     "ppcl": (("full", "no_cl"), ("full", "rnc"), ("full_100k", "no_cl_100k"), ("full_200k", "no_cl_200k")),
 }
-_LOWER_IS_BETTER = ("mae", "mse", "rmse", "loss")
 _CONTEXT_KEYS = {"pipeline", "dataset", "split_sizes", "seed", "models", "oracle", "stds", "notes", "oracle_omitted"}
 _SHOWN_BY_TABLES = {"split_seed", "protocol", "users"}  # context_lines shows these
 
@@ -101,7 +101,7 @@ def contract_sources(catalog: Mapping[str, Any]) -> list[ContractSource]:
 
 
 def lower_is_better(metric: str) -> bool:
-    return any(part in metric.split("_") for part in _LOWER_IS_BETTER)
+    return metric_direction(metric) == "lower"
 
 
 def world_preset(config: Mapping[str, Any], presets: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -23,6 +23,7 @@ from engagement_lab.dual_attention.text import TopicModel, Vocabulary, fit_word_
 from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.ingestion.provenance import dataset_label
 from engagement_lab.predict import serving
+from engagement_lab.reporting.figures import bar_axis_range
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -226,18 +227,17 @@ def evaluate_models(
 
 def _results_figure(table: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
+    values, errors = [], []
     for metric in ("accuracy", "f_measure"):
-        fig.add_bar(
-            name=metric,
-            x=table["model"],
-            y=table[metric],
-            error_y={"type": "data", "array": table.get(f"{metric}_std", pd.Series(0, index=table.index)).fillna(0)},
-        )
+        std = table.get(f"{metric}_std", pd.Series(0, index=table.index)).fillna(0)
+        fig.add_bar(name=metric, x=table["model"], y=table[metric], error_y={"type": "data", "array": std})
+        values += table[metric].tolist()
+        errors += std.tolist()
     fig.update_layout(
         barmode="group",
         title="Popular vs unpopular per user: test accuracy and F-measure (%)",
         yaxis_title="%",
-        yaxis_range=[40, 100],
+        yaxis_range=bar_axis_range(values, errors),  # every bar whole, however low
     )
     return fig
 
