@@ -2,8 +2,8 @@
 
 import logging
 import os
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 # Telemetry off unless the user opts in: kedro-telemetry and MLflow read these.
 # (MLflow honours only the literal "true".)
@@ -67,7 +67,6 @@ HOOKS = (
     MissingInputsHook(),
     ReportingInputsHook(),
 )
-
 
 
 def _project_root() -> str:

@@ -15,6 +15,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.core.metrics import classification_metrics, regression_metrics
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.registry import SCORING_ENGAGEMENT_FEATURE_SET
 from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.engagement.data import MIN_SPLIT_POSTS, assign_split, build_model_input, with_count_columns
@@ -142,7 +143,8 @@ def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str,
         builder = feature_builder(feature_set, cb).fit(parts["train"], seed)
         x = {name: builder.transform(part) for name, part in parts.items()}
         y = {name: part["engagement_class"].to_numpy() for name, part in parts.items()}
-        model = fit_catboost(x["train"], y["train"], x["val"], y["val"], builder.cat_features, cb, seed)
+        with heartbeat(logger, f"engagement.catboost_{feature_set} fit ({len(y['train'])} train posts)"):
+            model = fit_catboost(x["train"], y["train"], x["val"], y["val"], builder.cat_features, cb, seed)
         iterations = model.get_best_iteration() + 1
         scores = {
             **classification_metrics(y["val"], predict_classes(model, x["val"]), "val"),

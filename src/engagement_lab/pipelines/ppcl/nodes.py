@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression
 from torch import nn
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.registry import PPCL_FEATURE_VIEWS
 from engagement_lab.core.results import contract_metrics, results_contract
 from engagement_lab.features.text_baselines import tfidf_ridge
@@ -180,9 +181,15 @@ def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[d
     for seed in params["seeds"]:
         features = TabularFeatures(preprocessor, n_components=cb["embedding_pca"]).fit(parts["train"], int(seed))
         x = {s: features.transform(p) for s, p in parts.items()}
-        model = fit_catboost(
-            x["train"], parts["train"]["target"].to_numpy(), x["val"], parts["val"]["target"].to_numpy(), cb, int(seed)
-        )
+        with heartbeat(logger, f"ppcl.catboost seed {seed} fit ({len(parts['train'])} train posts)"):
+            model = fit_catboost(
+                x["train"],
+                parts["train"]["target"].to_numpy(),
+                x["val"],
+                parts["val"]["target"].to_numpy(),
+                cb,
+                int(seed),
+            )
         first = first or {"features": features, "model": model}
         for split in ("val", "test"):
             part = parts[split][["post_id", "split", "target"]].reset_index(drop=True)

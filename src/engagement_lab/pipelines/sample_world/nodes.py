@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engagement_lab.core.progress import heartbeat
 from engagement_lab.world.config import build_config, config_to_dict
 from engagement_lab.world.export import DEFECT_COLUMNS, WRITERS, write_emotion_subset
 from engagement_lab.world.new_posts import write_new_posts
@@ -47,7 +48,8 @@ def _export(
     if fmt not in config.formats:
         logger.info("Format %s is not in sample_world.formats: nothing written", fmt)
         return {}, pd.DataFrame(columns=DEFECT_COLUMNS)
-    files, defects = WRITERS[fmt](World(config, taxonomy, users, posts, comments), images)
+    with heartbeat(logger, f"sample_world: writing the {fmt} export ({len(posts)} posts)"):  # minutes at SMPD scale
+        files, defects = WRITERS[fmt](World(config, taxonomy, users, posts, comments), images)
     logger.info(
         "Wrote %s: %d files, %.1f MB, %d defects", fmt, len(files), sum(map(len, files.values())) / 1e6, len(defects)
     )
