@@ -196,7 +196,7 @@ def robustness_markdown(worlds: dict[int, dict[str, Any]], header: str = "") -> 
         f"World seeds: {', '.join(map(str, seeds))}. A claim holds in a world when the method is better than every "
         "rival there; std is across worlds (each world's value is already a mean over training seeds).",
     ]
-    for section in METRICS:
+    for section, metrics in METRICS.items():
         lines += ["", f"## {section}", ""]
         lines += [
             "| claim | " + " | ".join(f"world {s}" for s in seeds) + " | holds in |",
@@ -206,7 +206,7 @@ def robustness_markdown(worlds: dict[int, dict[str, Any]], header: str = "") -> 
             verdict = claim_verdict(claim, worlds)
             cells = ["—" if v is None else "yes" if v else "no" for v in (verdict["per_world"][s] for s in seeds)]
             lines.append(f"| {claim.text} | " + " | ".join(cells) + f" | {verdict['verdict']} |")
-        for metric, higher in METRICS[section]:
+        for metric, higher in metrics:
             lines += _metric_table(section, worlds, seeds, metric, higher)
     return "\n".join(lines) + "\n"
 
