@@ -64,7 +64,7 @@ FINDING_METRICS = {
 }
 # The comparisons each paper's claims rest on: (model, against), on every finding metric both have.
 COMPARISONS = {
-    "vise": (("vise", "random_init"), ("vise_comments", "vise_reactions")),
+    "vise": (("vise", "random_init"), ("vise", "supervised_concepts"), ("vise_comments", "vise_reactions")),
     "dual_attention": (("full", "early_fusion"), ("env", "early_fusion"), ("full", "env_i_attn")),
     "engagement": (("catboost_pre_publication", "tfidf_logistic"), ("multimodal_regression", "tfidf_ridge")),
     "ppcl": (("full", "no_cl"), ("full", "rnc"), ("full_100k", "no_cl_100k"), ("full_200k", "no_cl_200k")),
