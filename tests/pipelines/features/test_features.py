@@ -9,12 +9,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from engagement_lab.core.training import pick_device
-from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM
+from engagement_lab.features.encoders import IMAGE_DIM, TEXT_DIM, encoder_setting
 from engagement_lab.features.post_texts import build_post_texts
 from engagement_lab.pipelines.features.nodes import embed_images, embed_post_texts
 from engagement_lab.world.truth import truth_by_post_id
 from tests.conftest import FAST_FEATURES as FAST
 from tests.conftest import base_params
+
+LABEL = encoder_setting("cpu", "openvino", "bf16").label  # conf/base's engine: openvino-bf16 on this machine kind
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def test_a_rerun_embeds_only_what_changed(featured):
 def test_the_image_cache_is_reused_only_by_the_same_encoder_setting(featured):
     images = featured.load("images").drop_duplicates("sha1").iloc[:6]
     cache = featured.load("image_embeddings")
-    assert set(cache["encoder"]) == {f"efficientnet-lite0@{FAST['image_size']}px"}
+    assert set(cache["encoder"]) == {f"efficientnet-lite0/{LABEL}@{FAST['image_size']}px"}
     same = base_params("features", **FAST)
     table, stats = embed_images(images, cache, same)
     assert stats == {"embedded": 0.0, "from_cache": 6.0, "total": 6.0}
@@ -65,11 +67,25 @@ def test_the_image_cache_is_reused_only_by_the_same_encoder_setting(featured):
     other = base_params("features", **{**FAST, "image_size": 64})
     resized, stats = embed_images(images, cache, other)
     assert stats == {"embedded": 6.0, "from_cache": 0.0, "total": 6.0}
-    assert set(resized["encoder"]) == {"efficientnet-lite0@64px"}
+    assert set(resized["encoder"]) == {f"efficientnet-lite0/{LABEL}@64px"}
     assert not np.allclose(np.stack(resized["embedding"]), np.stack(table["embedding"]), atol=1e-3)
-    # A cache written before the encoder column existed is not trusted either.
+    # So is another engine: the torch path's vectors are recomputed, close to the cached ones but never mixed in.
+    torch_path = base_params("features", **{**FAST, "backend": "torch"})
+    by_torch, stats = embed_images(images, cache, torch_path)
+    assert stats == {"embedded": 6.0, "from_cache": 0.0, "total": 6.0}
+    assert set(by_torch["encoder"]) == {f"efficientnet-lite0/torch-f32@{FAST['image_size']}px"}
+    a, b = np.stack(by_torch["embedding"]), np.stack(table["embedding"])
+    assert (np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min() >= 0.99
+    # A cache written before the encoder column existed is not trusted either, nor one of the old names.
     _, stats = embed_images(images, cache.drop(columns="encoder"), same)
     assert stats["embedded"] == 6.0 and stats["from_cache"] == 0.0
+    _, stats = embed_images(images, cache.assign(encoder=f"efficientnet-lite0@{FAST['image_size']}px"), same)
+    assert stats["embedded"] == 6.0 and stats["from_cache"] == 0.0
+
+
+def test_text_embeddings_record_their_engine(featured):
+    texts = featured.load("text_embeddings")
+    assert set(texts["encoder"]) == {f"all-MiniLM-L6-v2/{LABEL}"}
 
 
 def test_image_embeddings_carry_the_planted_content(featured):

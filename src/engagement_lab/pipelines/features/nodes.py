@@ -1,47 +1,28 @@
 """Nodes of the ``features`` pipeline: frozen image and text embeddings, cached by content hash.
 
-A re-run embeds only images (by SHA-1 of their bytes) and texts (by SHA-1 of the text)
-that the cache does not hold yet; the same picture in four formats is embedded once.
+A re-run embeds only images (by SHA-1 of their bytes) and texts (by SHA-1 of the text) that the cache does not
+hold yet from the same encoder (model, engine, precision, input size); the same picture in four formats is
+embedded once. ``features.backend`` picks the engine (``features/backends.py``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engagement_lab.features.encoders import embed_image_files, embed_texts
-
 logger = logging.getLogger(__name__)
 
 
-def _update_cache(
-    keys: pd.Series, inputs: pd.Series, cache: pd.DataFrame, key: str, encoder: str, embed
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Embed the keys the cache lacks; return the rows for exactly ``keys`` and the counts.
+def image_encoder(params: dict[str, Any]) -> tuple[str, Callable[[list[str]], np.ndarray]]:
+    """The image encoder's identity (the cache's ``encoder`` value) and the function that embeds image paths."""
+    from engagement_lab.features.backends import image_identity
+    from engagement_lab.features.encoders import embed_image_files, encoder_setting
 
-    A cached row counts only when it came from the same ``encoder`` (model and input size): changing
-    ``image_size`` re-embeds everything instead of mixing two encoders' vectors in one table."""
-    wanted = pd.DataFrame({key: keys, "input": inputs}).drop_duplicates(key)
-    same_encoder = cache["encoder"].eq(encoder) if "encoder" in cache.columns else pd.Series(False, index=cache.index)
-    wanted_rows = cache[key].isin(wanted[key])
-    cached = cache[wanted_rows & same_encoder]
-    todo = wanted[~wanted[key].isin(cached[key])]
-    vectors = embed(todo["input"].tolist())
-    fresh = pd.DataFrame({key: todo[key].to_numpy(), "embedding": list(vectors)})
-    table = pd.concat([cached[[key, "embedding"]], fresh], ignore_index=True).sort_values(key, ignore_index=True)
-    table["embedding"] = table["embedding"].map(lambda v: np.asarray(v, dtype=np.float32))
-    table["encoder"] = encoder
-    stale = int((wanted_rows & ~same_encoder).sum())
-    stats = {"embedded": float(len(todo)), "from_cache": float(len(cached)), "total": float(len(table))}
-    logger.info("%s: %d embedded, %d from cache (%d cached by another encoder)", key, len(todo), len(cached), stale)
-    return table, stats
-
-
-def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
-    """EfficientNet-lite0 features (1280-d) per distinct image content (sha1)."""
+    setting = encoder_setting(params["device"], params["backend"], params["precision"])
 
     def embed(paths: list[str]) -> np.ndarray:
         return embed_image_files(
@@ -50,21 +31,52 @@ def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, An
             batch_size=params["image_batch_size"],
             num_workers=params["num_workers"],
             image_size=params["image_size"],
+            backend=setting.backend,
+            precision=setting.precision,
+            threads=params["threads"],
+            export_dir=params["export_dir"],
         )
 
-    encoder = f"efficientnet-lite0@{params['image_size']}px"
-    return _update_cache(images["sha1"], images["path"], cache, "sha1", encoder, embed)
+    return image_identity(setting, params["image_size"]), embed
+
+
+def text_encoder(params: dict[str, Any]) -> tuple[str, Callable[[list[str]], np.ndarray]]:
+    """The text encoder's identity and the function that embeds texts."""
+    from engagement_lab.features.backends import text_identity
+    from engagement_lab.features.encoders import embed_texts, encoder_setting
+
+    setting = encoder_setting(params["device"], params["backend"], params["precision"])
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return embed_texts(
+            texts,
+            device=params["device"],
+            batch_size=params["text_batch_size"],
+            backend=setting.backend,
+            precision=setting.precision,
+            threads=params["threads"],
+            export_dir=params["export_dir"],
+        )
+
+    return text_identity(setting), embed
+
+
+def embed_images(images: pd.DataFrame, cache: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
+    """EfficientNet-lite0 features (1280-d) per distinct image content (sha1)."""
+    from engagement_lab.features.embedding_cache import update_cache
+
+    encoder, embed = image_encoder(params)
+    return update_cache(images["sha1"], images["path"], cache, "sha1", encoder, embed)
 
 
 def embed_post_texts(
     post_texts: pd.DataFrame, cache: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict]:
     """MiniLM sentence embeddings (384-d) per distinct post text (text_sha1)."""
+    from engagement_lab.features.embedding_cache import update_cache
 
-    def embed(texts: list[str]) -> np.ndarray:
-        return embed_texts(texts, device=params["device"], batch_size=params["text_batch_size"])
-
-    return _update_cache(post_texts["text_sha1"], post_texts["text"], cache, "text_sha1", "all-MiniLM-L6-v2", embed)
+    encoder, embed = text_encoder(params)
+    return update_cache(post_texts["text_sha1"], post_texts["text"], cache, "text_sha1", encoder, embed)
 
 
 def feature_metrics(image_stats: dict, text_stats: dict) -> dict[str, dict[str, float]]:
