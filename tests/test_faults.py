@@ -98,7 +98,8 @@ def wait_for_running_run(root: Path, process: subprocess.Popen, seen: set[str], 
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
+    """Every parquet file under ``folder`` (the interactions table is a folder of parts), by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet")) if p.is_file()}
 
 
 def versions(path: Path) -> list[str]:
@@ -157,7 +158,8 @@ def test_a_failed_save_leaves_the_previous_outputs(ingested, tmp_path, fault):
     shutil.copytree(ingested, root, symlinks=True)
     primary, quarantine = root / "data/03_primary", root / "data/02_intermediate/quarantine.parquet"
     tables, quarantine_versions = file_bytes(primary), versions(quarantine)
-    assert set(tables) == {f"{t}.parquet" for t in ["posts", "users", "comments", "images", "interactions"]}
+    tables_written = {f"{t}.parquet" for t in ["posts", "users", "comments", "images"]}
+    assert set(tables) == tables_written | {"interactions.parquet/part-000000.parquet"}
 
     with fault(root) as failing:
         # Another world seed: every canonical table of this run differs from the first run's.

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from fsspec.implementations.local import LocalFileSystem
 from PIL import Image
 
@@ -134,6 +135,7 @@ MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
 IMAGE_TOO_LARGE = "image too large to decode (a decompression bomb?)"
 ISSUE_COLUMNS = ["source", "table", "file", "record", "field", "reason", "action", "value"]
 _LATIN1 = "engagement_lab_latin1_fallback"
+LATIN1_REPAIR = "non-UTF-8 bytes decoded as latin-1"
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -151,10 +153,19 @@ class IngestionError(ValueError):
 
 @dataclass
 class Issues:
-    """The issue log of one source: rows for the quarantine table."""
+    """The issue log of one source: rows for the quarantine table.
+
+    Rows are gathered column by column and moved to Arrow every ``chunk`` rows: a source can log a
+    row per record (SMPD's metadata-only export logs every post's missing image), and a Python dict
+    per row would cost several times the row's own text; :meth:`frame` then copies nothing."""
 
     source: str
-    rows: list[dict] = field(default_factory=list)
+    chunk: int = 50_000
+    pending: dict[str, list] = field(default_factory=lambda: {name: [] for name in ISSUE_COLUMNS})
+    parts: dict[str, list[pa.Array]] = field(default_factory=lambda: {name: [] for name in ISSUE_COLUMNS})
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts["source"]) + len(self.pending["source"])
 
     def add(
         self,
@@ -172,18 +183,11 @@ class Issues:
         ascii_only = file.isascii() and record.isascii() and field_.isascii() and reason.isascii()
         if not (ascii_only and (value is None or value.isascii())):
             file, record, field_, reason, value = (t if t is None else _printable(t) for t in texts)
-        self.rows.append(
-            dict(
-                source=self.source,
-                table=table,
-                file=file,
-                record=record,
-                field=field_,
-                reason=reason,
-                action=action,
-                value=value,
-            )
-        )
+        row = (self.source, table, file, record, field_, reason, action, value)
+        for column, text in zip(self.pending.values(), row, strict=True):
+            column.append(text)
+        if len(self.pending["source"]) >= self.chunk:
+            self._flush()
 
     def add_many(
         self,
@@ -199,8 +203,33 @@ class Issues:
         for record, value in zip(records, values, strict=True):
             self.add(table, file, str(record), field_, reason, action, value)
 
+    def add_frame(self, frame: pd.DataFrame) -> None:
+        """Append the rows of an issue frame (this source's, as :meth:`frame` gives them)."""
+        self._flush()
+        for name, parts in self.parts.items():
+            parts.append(pa.array(frame[name].array, pa.large_string()))
+
+    def extend(self, other: Issues) -> None:
+        """Append ``other``'s rows after this log's."""
+        self._flush()
+        other._flush()
+        for name, parts in self.parts.items():
+            parts.extend(other.parts[name])
+
+    def _flush(self) -> None:
+        for name, column in self.pending.items():
+            self.parts[name].append(pa.array(column, pa.large_string()))
+            column.clear()
+
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=ISSUE_COLUMNS).astype("string")
+        self._flush()
+        return pd.DataFrame(
+            {
+                name: pd.array(pa.chunked_array(parts, pa.large_string()), dtype="string")
+                for name, parts in self.parts.items()
+            },
+            columns=ISSUE_COLUMNS,
+        )
 
 
 @dataclass
@@ -261,14 +290,17 @@ def fix_text(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", _LATIN1)
 
 
-def repair_records(rows: list[dict], issues: Issues, table: str, file: str, id_field: str) -> list[dict]:
-    """Repair, in place, every string field that holds non-UTF-8 bytes; log each repair."""
-    for i, row in enumerate(rows):
+def repair_records(
+    rows: list[dict], issues: Issues, table: str, file: str, id_field: str, first: int = 0
+) -> list[dict]:
+    """Repair, in place, every string field that holds non-UTF-8 bytes; log each repair (rows are
+    numbered from ``first``)."""
+    for i, row in enumerate(rows, start=first):
         for key, value in row.items():
             if isinstance(value, str) and _SURROGATE.search(value):
                 row[key] = fix_text(value)
                 record = f"row {i} {id_field}={row.get(id_field)}"
-                issues.add(table, file, record, key, "non-UTF-8 bytes decoded as latin-1", "repaired", row[key])
+                issues.add(table, file, record, key, LATIN1_REPAIR, "repaired", row[key])
     return rows
 
 
@@ -277,11 +309,19 @@ def read_text_file(data: bytes, issues: Issues, table: str, key: str, record: st
     text = decode(data)
     if _SURROGATE.search(text):
         text = fix_text(text)
-        issues.add(table, key, record, field_, "non-UTF-8 bytes decoded as latin-1", "repaired", text)
+        issues.add(table, key, record, field_, LATIN1_REPAIR, "repaired", text)
     return text
 
 
 SENTINELS = {"", "None", "none", "NaN", "nan", "NULL", "null", "\n"}
+SENTINEL_READ = "sentinel read as missing"
+VALUE_MISSING = "value missing"
+NOT_A_NUMBER = "not a number, read as missing"
+NEGATIVE_COUNT = "negative count, read as missing"
+COUNT_OUT_OF_RANGE = f"count out of range (not finite or over {MAX_COUNT:.0e}), read as missing"
+FRACTIONAL_COUNT = "fractional count rounded"
+# What parse_numbers logs, in the order it logs it.
+PARSE_REASONS = (SENTINEL_READ, VALUE_MISSING, NOT_A_NUMBER, NEGATIVE_COUNT, COUNT_OUT_OF_RANGE, FRACTIONAL_COUNT)
 
 
 def parse_numbers(
@@ -308,31 +348,34 @@ def parse_numbers(
     blank = text.isna() | (text == "")
     if (sentinel & ~blank).any():
         named = sentinel & ~blank
-        issues.add_many(table, file, records[named], field_, "sentinel read as missing", "repaired", values[named])
+        issues.add_many(table, file, records[named], field_, SENTINEL_READ, "repaired", values[named])
     if blank.any():
-        issues.add_many(table, file, records[blank], field_, "value missing", "repaired")
+        issues.add_many(table, file, records[blank], field_, VALUE_MISSING, "repaired")
     if garbage.any():
-        issues.add_many(
-            table, file, records[garbage], field_, "not a number, read as missing", "repaired", values[garbage]
-        )
+        issues.add_many(table, file, records[garbage], field_, NOT_A_NUMBER, "repaired", values[garbage])
     if non_negative:
         negative = number < 0
         if negative.any():
-            reason = "negative count, read as missing"
-            issues.add_many(table, file, records[negative], field_, reason, "repaired", values[negative])
+            issues.add_many(table, file, records[negative], field_, NEGATIVE_COUNT, "repaired", values[negative])
             number = number.mask(negative)
     if integer:
         huge = number.notna() & ~(number.abs() <= MAX_COUNT)
         if huge.any():
-            reason = f"count out of range (not finite or over {MAX_COUNT:.0e}), read as missing"
-            issues.add_many(table, file, records[huge], field_, reason, "repaired", values[huge])
+            issues.add_many(table, file, records[huge], field_, COUNT_OUT_OF_RANGE, "repaired", values[huge])
             number = number.mask(huge)
         fractional = number.notna() & (number != np.floor(number.fillna(0)))
         if fractional.any():
-            reason = "fractional count rounded"
-            issues.add_many(table, file, records[fractional], field_, reason, "repaired", values[fractional])
+            issues.add_many(table, file, records[fractional], field_, FRACTIONAL_COUNT, "repaired", values[fractional])
         return number.round().astype("Int64")
     return number.astype("Float64")
+
+
+def release_free_memory() -> None:
+    """Hand the memory Arrow's allocator holds but no longer uses back to the system.
+
+    Arrow keeps freed blocks for reuse; after a large temporary (a parsed file's chunks) that memory
+    would otherwise stay in the process while pandas and Python objects, which cannot use it, grow."""
+    pa.default_memory_pool().release_unused()
 
 
 def run_start() -> pd.Timestamp:
@@ -375,8 +418,9 @@ def reject_duplicates(
 ) -> pd.DataFrame:
     """Keep the first record of each id; later ones are rejected as duplicates."""
     duplicate = frame[key].duplicated(keep="first")
-    if duplicate.any():
-        issues.add_many(table, file, records[duplicate], key, f"duplicate {key}: first record kept")
+    if not duplicate.any():
+        return frame  # no copy of a large frame to drop nothing
+    issues.add_many(table, file, records[duplicate], key, f"duplicate {key}: first record kept")
     return frame[~duplicate]
 
 
@@ -562,8 +606,19 @@ def empty(table: str) -> pd.DataFrame:
 def list_column(values, split, index) -> pd.Series:
     """A column of Python lists (``split`` of each string; [] where missing), typed object.
 
-    Built directly: ``Series.map`` would give an Arrow list column first, then a costly copy."""
-    return pd.Series([split(v) if isinstance(v, str) else [] for v in values], index=index, dtype=object)
+    Built directly: ``Series.map`` would give an Arrow list column first, then a costly copy. Equal
+    strings are one object (tags repeat across posts: one copy of each, not one per post)."""
+    shared: dict[str, str] = {}
+    return pd.Series(
+        [_shared(split(v), shared) if isinstance(v, str) else [] for v in values], index=index, dtype=object
+    )
+
+
+def _shared(items: list[str], shared: dict[str, str]) -> list[str]:
+    """``items`` (in place) with each string replaced by the first equal one seen in ``shared``."""
+    for i, item in enumerate(items):
+        items[i] = shared.setdefault(item, item)
+    return items
 
 
 # PixelRec's tag strings separate tags by commas (full-width ones too, U+FF0C) or spaces;

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import (
+    LATIN1_REPAIR,
     MAX_IMAGE_PIXELS,
     TIME_OUT_OF_RANGE,
     Ingested,
@@ -45,6 +46,7 @@ from engagement_lab.ingestion.common import (
     list_column,
     parse_numbers,
     reject_duplicates,
+    release_free_memory,
     repair_records,
     safe_folder,
     seconds_out_of_range,
@@ -78,6 +80,19 @@ USER_ADDITIONAL = {
 }
 USER_FIELDS = ["Pid", "Uid", "photo_firstdate", "photo_firstdatetaken", "photo_count", "ispro", "canbuypro"]
 USER_FIELDS += ["timezone_offset", "timezone_timezone_id", "user_description", "location_description"]
+# The columns read from each post file (with Pid and Uid, for the alignment check); the others are checked, not kept.
+KEEP = {
+    name: frozenset({"Pid", "Uid", *columns})
+    for name, columns in {
+        REFERENCE: ["Category", "Subcategory", "Concept"],
+        "train_text.json": ["Title", "Alltags"],
+        "train_temporalspatial_information.json": ["Postdate"],
+        "train_additional_information.json": ["Pathalias"],
+        "train_user_data.json": USER_FIELDS,
+    }.items()
+}
+# The ids each aligned file keeps after its alignment check: the user data's Pid names its quarantine records.
+KEEP_AFTER_CHECK = {name: frozenset({"Pid"} if name == "train_user_data.json" else ()) for name in POST_FILES}
 # A column that marks an array element that is not a JSON object (its type name): its row is rejected.
 NOT_AN_OBJECT = "\0not_an_object"
 IMAGE_PATH_IDS = re.compile(r"(?:^|/)(?P<Uid>[^/]+)/(?P<Pid>[^/]+)\.\w+$")  # train/<Uid>/<Pid>.jpg
@@ -96,13 +111,15 @@ def _column_records(columns: object, key: str) -> list:
         raise IngestionError(f"smpd: {key} is neither an array of records nor an object of columns") from error
 
 
-def _json_table(folder: RawFolder, key: str, issues: Issues) -> pd.DataFrame:
-    """A JSON array of records, or a column-oriented object, as a frame of strings.
+def _json_table(folder: RawFolder, key: str, issues: Issues, keep: frozenset[str]) -> pd.DataFrame:
+    """A JSON array of records, or a column-oriented object, as a frame of strings: the columns
+    named in ``keep`` (those present), one row per record.
 
     Streamed (ijson): the records are never all in memory as Python dicts, only the
-    columns being built, so memory grows with the table kept, not with the JSON text.
-    An element that is not an object gets ``NOT_AN_OBJECT``; a value that is an object or an
-    array is read as missing (logged)."""
+    columns being built, so memory grows with the table kept, not with the JSON text. Columns
+    outside ``keep`` are checked as they stream by (every check below covers them) but not
+    kept. An element that is not an object gets ``NOT_AN_OBJECT``; a value that is an object or
+    an array is read as missing (logged)."""
     with folder.open(key) as stream:
         clean = is_utf8(stream)
     data = None
@@ -128,15 +145,15 @@ def _json_table(folder: RawFolder, key: str, issues: Issues) -> pd.DataFrame:
             first = next(ijson.parse(stream), ("", "end"))[1]
         with source() as stream:
             if first == "start_map":  # column-oriented: {"col": {"0": v, ...}}
-                columns = _stream_columns(ijson.parse(stream), key, nested)
+                columns, n = _stream_columns(ijson.parse(stream), key, nested, keep)
             else:
-                columns = _stream_records(ijson.items(stream, "item"), nested)
+                columns, n = _stream_records(ijson.items(stream, "item"), nested, keep)
     except ijson.JSONError as error:
         raise IngestionError(f"smpd: {key} is not valid JSON ({error})") from error
     for row, name, text in nested:
         reason = "value is an object or an array, not text or a number: read as missing"
         issues.add(_table_of(key), key, f"row {row}", name, reason, "repaired", text)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
 
 def _scalar_text(value: object, row: int, name: str, nested: list) -> str | None:
@@ -147,10 +164,13 @@ def _scalar_text(value: object, row: int, name: str, nested: list) -> str | None
     return str(value)
 
 
-def _stream_records(records, nested: list, chunk: int = 50_000) -> dict[str, pd.Series]:
+def _stream_records(
+    records, nested: list, keep: frozenset[str], chunk: int = 10_000
+) -> tuple[dict[str, pd.Series], int]:
     """Columns of strings from a stream of flat records, flushed to Arrow every ``chunk``
-    records, so that only one chunk is ever held as Python objects. A key missing from a
-    record (or first seen late) is null there."""
+    records, so that only one chunk is ever held as Python objects, and the number of records. A
+    key missing from a record (or first seen late) is null there. Only the keys in ``keep`` (and
+    ``NOT_AN_OBJECT``) become columns; a nested value is noted whatever its key."""
     flushed_parts: dict[str, list[pa.Array]] = {}
     flushed = 0  # rows already in Arrow
     lists: dict[str, list] = {}
@@ -169,6 +189,10 @@ def _stream_records(records, nested: list, chunk: int = 50_000) -> dict[str, pd.
     for element in records:
         record = element if isinstance(element, dict) else {NOT_AN_OBJECT: type(element).__name__}
         for name, value in record.items():
+            if name not in keep and name != NOT_AN_OBJECT:
+                if isinstance(value, dict | list):
+                    _scalar_text(value, flushed + rows, name, nested)  # noted, though the column is not kept
+                continue
             column = lists.get(name)
             if column is None:
                 column = lists[name] = [None] * rows
@@ -182,28 +206,37 @@ def _stream_records(records, nested: list, chunk: int = 50_000) -> dict[str, pd.
         if rows == chunk:
             flush()
     flush()
-    return {name: pd.Series(pd.array(pa.chunked_array(parts), dtype="string")) for name, parts in flushed_parts.items()}
+    columns = {
+        name: pd.Series(pd.array(pa.chunked_array(parts), dtype="string")) for name, parts in flushed_parts.items()
+    }
+    return columns, flushed
 
 
-def _stream_columns(events, key: str, nested: list, chunk: int = 50_000) -> dict[str, pd.Series]:
+def _stream_columns(
+    events, key: str, nested: list, keep: frozenset[str], chunk: int = 10_000
+) -> tuple[dict[str, pd.Series], int]:
     """Columns of strings from the parse events of a column-oriented object
-    ``{"col": {"0": v, ...}, ...}``, in Arrow chunks, rows ordered by their integer key.
+    ``{"col": {"0": v, ...}, ...}``, in Arrow chunks, rows ordered by their integer key, and the
+    number of rows. Only the columns in ``keep`` are returned; every column is checked.
 
     Every column must hold the rows 0..n-1: rows that differ between columns cannot be aligned. A
     row's value that is an object or an array is missing (noted in ``nested``)."""
     columns: dict[str, pd.Series] = {}
+    lengths: dict[str, int] = {}
     name, keys, values, parts = None, [], [], []
     depth, row = 0, -1  # 1: in the top object, 2: in a column object, 3+: in a row's container value
 
     def finish() -> None:
         if name is None:
             return
-        parts.append(pa.array(values, pa.large_string()))
         rows = np.asarray(keys if max(keys, default=0) < 2**62 else [-1], dtype=np.int64)  # no overflow
         order = np.argsort(rows, kind="stable")
         if not np.array_equal(rows[order], np.arange(len(keys))):
             raise IngestionError(f"smpd: {key} column {name!r} does not hold the rows 0..{len(keys) - 1} once each")
-        columns[name] = pd.Series(pd.array(pa.chunked_array(parts).take(order), dtype="string"))
+        lengths[name] = len(keys)
+        if name in keep:
+            parts.append(pa.array(values, pa.large_string()))
+            columns[name] = pd.Series(pd.array(pa.chunked_array(parts).take(order), dtype="string"))
 
     try:
         for _, event, value in events:
@@ -213,6 +246,8 @@ def _stream_columns(events, key: str, nested: list, chunk: int = 50_000) -> dict
                     keys.append(row)
                     continue
                 if event in ("string", "number", "boolean", "null"):
+                    if name not in keep:
+                        continue
                     values.append(value if value is None or isinstance(value, str) else str(value))
                     if len(values) == chunk:
                         parts.append(pa.array(values, pa.large_string()))
@@ -221,7 +256,8 @@ def _stream_columns(events, key: str, nested: list, chunk: int = 50_000) -> dict
                     depth = 1
                 else:  # a row's value is itself an object or an array
                     nested.append((row, name, event.removeprefix("start_")))
-                    values.append(None)
+                    if name in keep:
+                        values.append(None)
                     depth = 3
             elif depth > 2:
                 depth += 1 if event.startswith("start_") else -1 if event.startswith("end_") else 0
@@ -237,9 +273,9 @@ def _stream_columns(events, key: str, nested: list, chunk: int = 50_000) -> dict
     except ValueError as error:  # int() of a row key
         raise IngestionError(f"smpd: {key} column {name!r} has a row key that is not a row number: {error}") from error
     finish()
-    if len({len(c) for c in columns.values()}) > 1:
-        raise IngestionError(f"smpd: {key} columns have different lengths: { {c: len(v) for c, v in columns.items()} }")
-    return columns
+    if len(set(lengths.values())) > 1:
+        raise IngestionError(f"smpd: {key} columns have different lengths: {lengths}")
+    return columns, next(iter(lengths.values()), 0)
 
 
 def _floats(text: pd.Series, records: pd.Series, issues: Issues, file: str, field_: str) -> pd.Series:
@@ -279,7 +315,7 @@ def read_lines(folder: RawFolder, key: str | None, issues: Issues) -> list[str] 
         return lines
     for i, line in enumerate(lines):
         if (fixed := fix_text(line)) != line:
-            issues.add("posts", key, f"row {i}", "line", "non-UTF-8 bytes decoded as latin-1", "repaired", fixed)
+            issues.add("posts", key, f"row {i}", "line", LATIN1_REPAIR, "repaired", fixed)
             lines[i] = fixed
     return lines
 
@@ -328,6 +364,34 @@ def image_list_ids(paths: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(ids, index=paths.index)
 
 
+def _read_post_files(
+    folder: RawFolder, root: str, issues: Issues
+) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[pd.Series, pd.Series | None]]]:
+    """The post files' frames, and each aligned file's rows out of alignment with ``REFERENCE``.
+
+    Each file is checked against the reference as soon as it is read, then its Pid and Uid are
+    dropped unless it needs them later (``KEEP_AFTER_CHECK``): four copies of the ids would
+    otherwise be held. A file of another length is not checked (the caller stops on it)."""
+    frames: dict[str, pd.DataFrame] = {}
+    misaligned_rows = {}
+    for name in POST_FILES:
+        frame = _json_table(folder, f"{root}/{name}", issues, KEEP[name])
+        if name != REFERENCE and len(frame) == len(frames[REFERENCE]):
+            misaligned_rows[name] = misaligned(frames[REFERENCE], frame)
+            frame = frame.drop(columns=[c for c in ("Pid", "Uid") if c in frame and c not in KEEP_AFTER_CHECK[name]])
+        frames[name] = frame
+    release_free_memory()  # the parser's garbage, before the tables grow
+    return frames, misaligned_rows
+
+
+def _reject_not_objects(frames: dict[str, pd.DataFrame], rejections: Rejections, root: str) -> None:
+    """Reject the rows whose array element, in any post file, is not a JSON object."""
+    for name, frame in frames.items():
+        if NOT_AN_OBJECT in frame:
+            kinds = frame[NOT_AN_OBJECT]
+            rejections.add(kinds.notna(), f"{root}/{name}", "record", "array element is not a JSON object", kinds)
+
+
 def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     """Read one SMPD training folder."""
     issues = Issues("smpd")
@@ -340,7 +404,7 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
         raise IngestionError(
             f"smpd: {absent} missing under {folder.root}: the post files are aligned by row, all are read"
         )
-    frames = {name: _json_table(folder, f"{root}/{name}", issues) for name in POST_FILES}
+    frames, misaligned_rows = _read_post_files(folder, root, issues)
     label_key, paths_key = locate(folder, root, LABEL_NAMES), locate(folder, root, IMAGE_LIST_NAMES)
     labels, paths = read_lines(folder, label_key, issues), read_lines(folder, paths_key, issues)
     n = len(frames[REFERENCE])
@@ -348,6 +412,11 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     lengths |= {key: len(lines) for key, lines in ((label_key, labels), (paths_key, paths)) if key is not None}
     if len(set(lengths.values())) != 1:
         raise IngestionError(f"smpd: files are aligned by row but have different lengths: {lengths}")
+    # As Arrow strings at once: a Python string per line would stay alive (and scattered) to the end.
+    label_text, path_text = (
+        pd.Series(lines if lines is not None else [pd.NA] * n, dtype="string") for lines in (labels, paths)
+    )
+    del labels, paths
 
     reference = string_columns(frames[REFERENCE], ["Pid", "Uid", "Category", "Subcategory", "Concept"])[
         ["Pid", "Uid", "Category", "Subcategory", "Concept"]
@@ -355,16 +424,10 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     record = "row " + pd.Series(np.arange(n), dtype="string") + " Pid=" + reference["Pid"].fillna("")
     rejections = Rejections(issues, record)
     # Rows that are not records, then rows out of alignment: their fields belong to no known post.
-    for name, frame in frames.items():
-        if NOT_AN_OBJECT in frame:
-            kinds = frame[NOT_AN_OBJECT]
-            rejections.add(kinds.notna(), f"{root}/{name}", "record", "array element is not a JSON object", kinds)
-    for name, frame in frames.items():
-        if name != REFERENCE:
-            differ, ids = misaligned(reference, frame)
-            reason = f"rows out of alignment: this file's Pid/Uid differ from {REFERENCE}'s"
-            rejections.add(differ, f"{root}/{name}", "Pid/Uid", reason, ids)
-    path_text = pd.Series(paths if paths is not None else [pd.NA] * n, dtype="string")
+    _reject_not_objects(frames, rejections, root)
+    for name, (differ, ids) in misaligned_rows.items():
+        reason = f"rows out of alignment: this file's Pid/Uid differ from {REFERENCE}'s"
+        rejections.add(differ, f"{root}/{name}", "Pid/Uid", reason, ids)
     listed = image_list_ids(path_text)
     differ, _ = misaligned(reference, listed)
     reason = f"rows out of alignment: the image path names another Pid/Uid than {REFERENCE}"
@@ -381,9 +444,10 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     )
     per_post_users = string_columns(frames.pop("train_user_data.json"), USER_FIELDS)
     del frames  # the raw columns are merged: free them before the tables grow
+    release_free_memory()
     file = f"{root}/train_*.json"
     posts["title"] = posts["Title"]
-    posts["tags"] = list_column(posts["Alltags"], str.split, posts.index)
+    posts["tags"] = list_column(posts.pop("Alltags"), str.split, posts.index)
 
     # Posts that cannot be placed in time or attributed are rejected.
     time_file = f"{root}/train_temporalspatial_information.json"
@@ -397,7 +461,6 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     posts["observed_at"] = observed
 
     # The label: log2(views/days)+1 needs a finite value and at least one day online.
-    label_text = pd.Series(labels if labels is not None else [pd.NA] * n, dtype="string")
     label_file = label_key or LABEL_NAMES[0]
     label = parse_numbers(label_text, record, issues, "posts", label_file, "label", integer=False, non_negative=False)
     days = (observed - posts["posted_at"]).dt.days
@@ -408,8 +471,9 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     not_finite = "label not finite, set missing"
     issues.add_many("posts", label_file, record[infinite], "label", not_finite, "repaired", label_text[infinite])
     posts["popularity_label"] = label.mask(zero_days | infinite)
-    keep = ~rejections.rows
-    posts, record = posts[keep], record[keep]
+    if rejections.rows.any():  # (no copy of the whole table when every row is kept)
+        keep = ~rejections.rows
+        posts, record = posts[keep], record[keep]
     posts = reject_duplicates(posts, "Pid", record, issues, "posts", file)
     record = record.loc[posts.index]
 
@@ -419,15 +483,19 @@ def read_smpd(raw: RawFolder, params: dict) -> Ingested:
     posts = posts.rename(columns={"Category": "category", "Subcategory": "subcategory", "Concept": "concept"})
     posts["source"] = "smpd"
 
+    posts = posts.drop(columns=["Title", "Postdate"])
+    # The users first, so that the per-post user data is freed before the images are inspected; their
+    # issues are logged after the images', as they always were.
+    additional_key = locate(folder, root, ("user_additional.txt",))
+    user_issues = Issues(issues.source)
+    users, n_users_in, users_kept = _users(per_post_users, posts, folder, user_issues, root, additional_key)
+    del per_post_users
+
     refs = pd.DataFrame({"post_id": posts["post_id"], "key": path_text.loc[posts.index]})
     max_pixels = params.get("max_image_pixels", MAX_IMAGE_PIXELS)
     images, posts["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"], max_pixels)
-    records_in = {"posts": n, "images": count_image_files(folder)}
-
-    posts = posts.drop(columns=["Title", "Alltags", "Postdate"])
-    additional_key = locate(folder, root, ("user_additional.txt",))
-    users, records_in["users"], users_kept = _users(per_post_users, posts, folder, issues, root, additional_key)
-    del per_post_users
+    records_in = {"posts": n, "images": count_image_files(folder), "users": n_users_in}
+    issues.extend(user_issues)
     used = {f"{root}/{name}" for name in POST_FILES} | {label_key, paths_key, additional_key} | set(image_keys(folder))
     records_in["files"], files_used = account_files(raw, folder, used - {None}, issues)
     logger.info("smpd: %d posts, %d users, %d images", len(posts), len(users), len(images))
@@ -453,7 +521,8 @@ def _users(
 
     Returns the users, the user_additional.txt rows read and the rows joined to a user."""
     file = f"{root}/train_user_data.json"
-    per_post = per_post.loc[posts.index]  # rejected posts' user rows go with them
+    if not per_post.index.equals(posts.index):
+        per_post = per_post.loc[posts.index]  # rejected posts' user rows go with them
     record = "Pid=" + per_post["Pid"].fillna("")
     u = pd.DataFrame({"Uid": posts["Uid"]})
     for col, out in [("photo_count", "photo_count"), ("timezone_offset", "timezone_offset")]:

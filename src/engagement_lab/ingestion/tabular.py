@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
-import re
-from collections.abc import Iterator
-from typing import NamedTuple
 
 import pandas as pd
 
@@ -23,21 +18,19 @@ from engagement_lab.ingestion.common import (
     account_files,
     conform,
     count_image_files,
-    decode,
     empty,
-    fix_text,
     image_keys,
     inspect_images,
     list_column,
     parse_numbers,
     reject_duplicates,
-    repair_records,
     safe_folder,
-    seconds_out_of_range,
     source_id,
     split_tags,
     times_out_of_range,
 )
+from engagement_lab.ingestion.csvfile import CUT, csv_rows, read_csv  # noqa: F401 (predict reads CUT, csv_rows here)
+from engagement_lab.ingestion.interactions import stream_interactions
 
 logger = logging.getLogger(__name__)
 PIXELREC_COUNTS = {
@@ -76,125 +69,6 @@ TZ_OFFSETS = {
 }
 
 
-# Stands in for a bare CR while the csv module splits rows: that module ends a record at any
-# CR, so a CR inside an unquoted field (CrowdTangle's Message) would stop it or cut the row.
-_BARE_CR = "\ue000"
-_BARE_CR_RE = re.compile(r"\r(?!\n)")
-
-
-def hide_bare_cr(text: str) -> tuple[str, bool]:
-    """The text with each CR that is not part of a CRLF replaced by a placeholder, and whether any
-    was. A file with no LF at all uses CR as its line ending (old Mac exports): left as it is."""
-    if "\n" not in text or _BARE_CR in text or not _BARE_CR_RE.search(text):
-        return text, False
-    return _BARE_CR_RE.sub(_BARE_CR, text), True
-
-
-CUT = "file ends inside a quoted field"
-
-
-class CsvRow(NamedTuple):
-    """One row of a CSV: the line it starts on and its fields. ``cut`` marks a line of the file's
-    tail that an unterminated quote swallowed: ``fields`` is then that one line, not a record."""
-
-    line: int
-    fields: list[str]
-    cut: bool = False
-
-
-def ends_inside_quotes(text: str) -> bool:
-    """Whether CSV text (one record) ends inside a quoted field, by the csv module's own rules
-    (default dialect, not strict): a quote opens a field only at its start; "" inside is a quote."""
-    start, quoted, closing = True, False, False  # at a field's start; in a quoted field; just saw its quote
-    for char in text:
-        if quoted and not closing:
-            closing = char == '"'
-        elif char == '"' and (start or closing):
-            quoted, closing, start = True, False, False  # opens a field, or "" inside one
-        else:
-            quoted = closing = False
-            start = char in ",\r\n"
-    return quoted and not closing
-
-
-def csv_rows(text: str, source: str, key: str) -> Iterator[CsvRow]:
-    """The rows of a CSV, the header first, read with ``newline=""`` semantics: quoted fields keep
-    their line breaks, a bare CR inside a field stays a CR; a UTF-8 byte-order mark is dropped.
-
-    A file that ends inside a quoted field (cut short, or a quote never closed) has swallowed the
-    rest of its lines into one field: that last record comes out as one ``cut`` row per line, so that
-    each line can be counted and quarantined. A row the csv module cannot parse at all ends the read
-    with an error naming the file and line."""
-    text, hidden = hide_bare_cr(text.removeprefix("\ufeff"))
-    lines: list[str] = []  # the physical lines of the record being read
-
-    def remember(stream: io.StringIO) -> Iterator[str]:
-        for line in stream:
-            lines.append(line)
-            yield line
-
-    reader = csv.reader(remember(io.StringIO(text, newline="")))
-    start, n, held = 1, 0, None  # the line a record starts on; rows so far; the last record, not yet given
-    try:
-        for fields in reader:
-            if fields:  # a blank line is no record
-                if held is not None:
-                    yield held
-                held = CsvRow(start, [v.replace(_BARE_CR, "\r") for v in fields] if hidden else fields)
-                n += 1
-                record_lines = lines[:]
-            lines.clear()
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise IngestionError(
-            f"{source}: {key} record {n} (from line {start}) does not parse at line {reader.line_num}: {error}"
-        ) from error
-    if held is None:
-        return
-    if not ends_inside_quotes("".join(record_lines)):
-        yield held
-        return
-    for i, line in enumerate(record_lines):
-        if line.strip():
-            yield CsvRow(held.line + i, [line.rstrip("\r\n").replace(_BARE_CR, "\r")], cut=True)
-
-
-def read_csv(
-    folder: RawFolder, key: str, issues: Issues, table: str, id_field: str, required: list[str]
-) -> tuple[pd.DataFrame, int]:
-    """A CSV as strings (nothing guessed), text repaired, required columns checked.
-
-    Returns the frame and the number of records read: a row whose field count differs from the
-    header's (often a line break in an unquoted field) is rejected, naming its line; so is each
-    line of a tail swallowed by an unterminated quote (each counted as one record)."""
-    rows = csv_rows(decode(folder[key]()), issues.source, key)
-    header_row = next(rows, CsvRow(0, []))
-    if header_row.cut:
-        raise IngestionError(f"{issues.source}: {key}: the header row never ends ({CUT}, from line 1)")
-    if not header_row.fields:  # an empty file: no records
-        return pd.DataFrame(columns=required, dtype="string"), 0
-    header = [fix_text(name) for name in header_row.fields]
-    for name, raw in zip(header, header_row.fields, strict=True):
-        if name != raw:
-            issues.add(table, key, "line 1", "header", "non-UTF-8 bytes decoded as latin-1", "repaired", name)
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise IngestionError(f"{issues.source}: {key} lacks columns {missing}; it has {header}")
-    records, n = [], 0
-    for line, fields, cut in rows:
-        n += 1
-        if cut:
-            issues.add(table, key, f"line {line}", "row", CUT, value=fix_text(fields[0][:200]))
-        elif len(fields) == len(header):
-            records.append(dict(zip(header, fields, strict=True)))
-        else:
-            reason = f"row has {len(fields)} fields, the header {len(header)} (a line break in an unquoted field?)"
-            issues.add(table, key, f"line {line}", "row", reason, value=fix_text(",".join(fields)[:200]))
-    repair_records(records, issues, table, key, id_field)
-    frame = pd.DataFrame.from_records(records, columns=list(dict.fromkeys(header))).astype("string")
-    return frame, n
-
-
 def _find(folder: RawFolder, name: str) -> str:
     """The key of a file by name, at the top or one folder down (exports are often nested)."""
     keys = sorted(k for k in folder if k == name or k.endswith("/" + name))
@@ -227,17 +101,14 @@ def read_pixelrec(raw: RawFolder, params: dict) -> Ingested:
     max_pixels = params.get("max_image_pixels", MAX_IMAGE_PIXELS)
     images, items["image_path"] = inspect_images(refs, folder, issues, params["min_image_side"], max_pixels)
 
-    interactions, n_inter, used = empty("interactions"), 0, {key, *image_keys(folder)}
+    interactions, n_inter, n_kept, used = empty("interactions"), 0, 0, {key, *image_keys(folder)}
     if any(k.endswith("interactions.csv") for k in folder):
         ikey = _find(folder, "interactions.csv")
         used.add(ikey)
-        raw_rows, n_inter = read_csv(
-            folder, ikey, issues, "interactions", "item_id", ["item_id", "user_id", "timestamp"]
-        )
-        interactions = _interactions(raw_rows, items, issues, ikey)
+        interactions, n_inter, n_kept = read_interactions(folder, ikey, items["item_id"], issues, params)
     records_in = {"posts": n_items, "images": count_image_files(folder), "interactions": n_inter}
     records_in["files"], n_used = account_files(raw, folder, used, issues)
-    logger.info("pixelrec: %d items, %d images, %d interactions", len(items), len(images), len(interactions))
+    logger.info("pixelrec: %d items, %d images, %d interactions", len(items), len(images), n_kept)
     return Ingested(
         issues.source,
         {
@@ -249,39 +120,21 @@ def read_pixelrec(raw: RawFolder, params: dict) -> Ingested:
         },
         issues.frame(),
         records_in,
-        {"files": n_used},
+        {"files": n_used, "interactions": n_kept},
     )
 
 
-def _interactions(raw: pd.DataFrame, items: pd.DataFrame, issues: Issues, key: str) -> pd.DataFrame:
-    """Interactions with a known item and a plausible time; each other one is rejected, with one reason."""
-    record = "row " + pd.Series(range(len(raw)), dtype="string", index=raw.index)
-    stamp = parse_numbers(raw["timestamp"], record, issues, "interactions", key, "timestamp").astype("float64")
-    unknown = ~raw["item_id"].isin(items["item_id"])
-    no_time = stamp.isna() & ~unknown
-    out_of_range = seconds_out_of_range(stamp) & ~unknown
-    issues.add_many("interactions", key, record[unknown], "item_id", "interaction with an unknown item")
-    issues.add_many("interactions", key, record[no_time], "timestamp", "no timestamp")
-    issues.add_many(
-        "interactions",
-        key,
-        record[out_of_range],
-        "timestamp",
-        TIME_OUT_OF_RANGE,
-        values=raw.loc[out_of_range, "timestamp"],
-    )
-    ok = ~(unknown | no_time | out_of_range)
-    return conform(
-        pd.DataFrame(
-            {
-                "post_id": source_id("pixelrec", raw.loc[ok, "item_id"]),
-                "user_id": source_id("pixelrec-viewer", raw.loc[ok, "user_id"]),
-                "source": "pixelrec",
-                "timestamp": pd.to_datetime(stamp[ok], unit="s", utc=True),
-            }
-        ),
-        "interactions",
-    )
+def read_interactions(
+    folder: RawFolder, key: str, item_ids: pd.Series, issues: Issues, params: dict
+) -> tuple[object, int, int]:
+    """The canonical interactions, the records read and the rows kept: streamed into a staged table, or with
+    ``interactions_engine: dask`` a lazy Dask frame (``ingestion.dask_interactions``)."""
+    if params.get("interactions_engine", "pandas") == "dask":
+        from engagement_lab.ingestion.dask_interactions import read_interactions_dask
+
+        return read_interactions_dask(folder, key, item_ids, issues, params)
+    staged, n_read = stream_interactions(folder, key, item_ids, issues, params)
+    return staged, n_read, len(staged)
 
 
 def _crowdtangle_time(text: pd.Series) -> pd.Series:

@@ -14,6 +14,7 @@ import pytest
 
 from engagement_lab.ingestion.common import Ingested, IngestionError
 from engagement_lab.ingestion.instaloader import read_instaloader
+from engagement_lab.ingestion.interactions import partitions_frame
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
 from engagement_lab.pipelines.ingestion.nodes import combine_sources, reconcile
@@ -365,7 +366,7 @@ def test_a_time_in_the_future_is_rejected_for_every_source(tmp_path, source):
     files, native = future_post(source)
     part = read(source, write(tmp_path, files))
     out = combine_sources(part, base_params("ingestion", max_rejected_share=1.0))
-    posts, interactions, quarantine = out[0], out[4], out[-2]
+    posts, interactions, quarantine = out[0], partitions_frame(out[4]), out[-2]
     now = pd.Timestamp.now(tz="UTC")
     assert native not in posts["native_id"].tolist() and (posts["posted_at"].dropna() <= now).all()
     assert (interactions["timestamp"] <= now).all()

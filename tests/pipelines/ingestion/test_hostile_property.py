@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from engagement_lab.ingestion.common import COUNTS, Ingested, IngestionError
 from engagement_lab.ingestion.instaloader import read_instaloader
+from engagement_lab.ingestion.interactions import StagedTable
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
 from engagement_lab.pipelines.ingestion.nodes import combine_sources, reconcile
@@ -288,6 +289,11 @@ def entries(root: Path) -> int:
     return count
 
 
+def frame_of(table: pd.DataFrame | StagedTable) -> pd.DataFrame:
+    """A table in memory: a reader's streamed interactions are staged in parquet parts."""
+    return table.frame() if isinstance(table, StagedTable) else table
+
+
 def assert_sane(part: Ingested, root: Path) -> None:
     """Every record and file accounted for; no count or time out of its valid range; nothing from outside."""
     table = reconcile([part], part.issues)
@@ -306,12 +312,13 @@ def assert_sane(part: Ingested, root: Path) -> None:
         users["photo_firstdate"],
         users["photo_firstdatetaken"],
         part.tables["comments"]["created_at"],
-        part.tables["interactions"]["timestamp"],
+        frame_of(part.tables["interactions"])["timestamp"],
     ]
     for column in times:
         present = column.dropna()
         assert ((present >= EARLIEST) & (present <= now)).all(), present.tolist()
-    for name, frame in part.tables.items():
+    for name, table in part.tables.items():
+        frame = frame_of(table)
         text = frame.select_dtypes(include=["string", "object"]).astype(str)
         assert not text.apply(lambda c: c.str.contains(SECRET, regex=False)).any().any(), name
 

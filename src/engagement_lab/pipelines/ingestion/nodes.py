@@ -14,6 +14,7 @@ from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.ingestion.common import SCHEMA, Ingested, IngestionError, Issues, conform, empty, run_start
 from engagement_lab.ingestion.instaloader import read_instaloader
+from engagement_lab.ingestion.interactions import partitions
 from engagement_lab.ingestion.smpd import read_smpd
 from engagement_lab.ingestion.tabular import read_crowdtangle, read_pixelrec
 
@@ -148,6 +149,27 @@ def _union(frames: list[pd.DataFrame], table: str) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def interactions_output(tables: list[Any], engine: str = "pandas") -> Any:
+    """What the catalog's ``interactions`` entry saves: the parts of every source's table for the pandas
+    engine's ``PartitionedDataset`` (each loaded only while it is saved), one Dask frame for the dask
+    engine's ``dask.ParquetDataset`` (conf/dask)."""
+    if engine == "dask":
+        from engagement_lab.ingestion.dask_interactions import as_dask
+
+        return as_dask(tables)
+    return partitions(tables)
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)`` of frames with the same columns and types; one non-empty
+    frame with a default index is passed through without a copy (SMPD's issue log can be 300K rows)."""
+    filled = [f for f in frames if len(f)]
+    alike = all(f.dtypes.equals(frames[0].dtypes) for f in frames)
+    if len(filled) == 1 and alike and filled[0].index.equals(pd.RangeIndex(len(filled[0]))):
+        return filled[0]
+    return pd.concat(frames, ignore_index=True)
+
+
 def reconcile(parts: list[Ingested], quarantine: pd.DataFrame) -> pd.DataFrame:
     """Per source and table: records in, canonical rows kept, rejected and ignored records, and
     whether they add up. The ``files`` line counts every file under the source's raw folder:
@@ -260,9 +282,11 @@ def combine_sources(*parts: Ingested | dict[str, Any]) -> tuple[pd.DataFrame, ..
     if selected_sources(params["sources"]) is None and not any(p.read or p.errors for p in ingested):
         raise IngestionStopped(no_source_present(ingested))
     ingested = [_reject_posts_from_the_future(p) for p in ingested]
-    tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES}
+    tables = {t: _union([p.tables[t] for p in ingested], t) for t in TABLES if t != "interactions"}
+    engine = params.get("interactions_engine", "pandas")
+    tables["interactions"] = interactions_output([p.tables["interactions"] for p in ingested], engine)
     tables["users"], user_issues = _add_missing_users(tables["posts"], tables["users"])
-    quarantine = pd.concat([*(p.issues for p in ingested), user_issues], ignore_index=True)
+    quarantine = _stack([*(p.issues for p in ingested), user_issues])
     reconciliation = reconcile(ingested, quarantine)
     log_reconciliation(reconciliation)
     if not reconciliation["balanced"].all():
