@@ -27,10 +27,10 @@ def log_saved_artifact(catalog: Any, dataset_name: str) -> None:
     """Log the file ``dataset_name`` just saved to the active MLflow run, if its metadata asks."""
     if mlflow.active_run() is None:
         return
-    dataset = catalog.get(dataset_name)
-    artifact_path = (getattr(dataset, "metadata", None) or {}).get("mlflow_artifact")
+    artifact_path = _metadata(catalog, dataset_name).get("mlflow_artifact")
     if artifact_path is None:
         return
+    dataset = catalog.get(dataset_name)
     if getattr(dataset, "_version", None) is not None:  # the version file just written
         local_path = dataset._get_versioned_path(dataset.resolve_save_version())
     else:
@@ -120,10 +120,11 @@ def run_name(pipelines: list[str], runtime_params: dict[str, Any], parameters: d
     own = f"{names[0]}." if len(names) == 1 else None  # `sample_world seed=7`, not `sample_world.seed=7`
     settings = [(key.removeprefix(own) if own else key, _short(value)) for key, value in overrides.items()]
     keyed = ("sample_world",) if set(names) & {"demo", "__default__"} else names
+    flat = _flatten(parameters)
     for pipeline in keyed:
         for key in KEY_PARAMETERS.get(pipeline, ()):
             full = f"{pipeline}.{key}"
-            value = _lookup(parameters, full)
+            value = flat.get(full)
             if full not in overrides and value is not None:
                 settings.append((full if len(keyed) > 1 or pipeline != names[0] else key, _short(value)))
     if env and env not in ("local", "base"):
@@ -142,15 +143,6 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def _lookup(parameters: dict[str, Any], dotted: str) -> Any:
-    value: Any = parameters
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _short(value: Any) -> str:
