@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,6 +38,23 @@ def no_mlflow_run_left_active():
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+def run_torchrun(root: Path, module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m torch.distributed.run --standalone --nproc_per_node=2 -m <module> <args>`` in the project ``root``
+    (two CPU processes over Gloo), without the caller's MLflow URI; asserts it exits 0, showing the log if not."""
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", module, *args],
+        check=False,
+        cwd=root,
+        env={**base, "OMP_NUM_THREADS": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 def base_params(name: str, **overrides) -> dict:

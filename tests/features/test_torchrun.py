@@ -3,10 +3,7 @@ the same cached tables that the single-process nodes write."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -14,7 +11,7 @@ import yaml
 
 from engagement_lab.features.post_texts import build_post_texts
 from engagement_lab.pipelines.features.nodes import embed_images, embed_post_texts
-from tests.conftest import FAST_FEATURES, PROJECT, base_params, project_catalog
+from tests.conftest import FAST_FEATURES, PROJECT, base_params, project_catalog, run_torchrun
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,25 +44,8 @@ def test_torchrun_embeds_shards_into_the_same_cached_tables(tiny_featured, tmp_p
         "image_embeddings", single_images.iloc[::2].assign(embedding=lambda t: t["embedding"].map(np.zeros_like))
     )
     catalog.save("text_embeddings", single_texts.assign(encoder="all-MiniLM-L6-v2"))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "engagement_lab.pipelines.features.torchrun",
-        ],
-        check=False,
-        cwd=root,
-        env={**env, "OMP_NUM_THREADS": "1", "COLUMNS": "400"},  # wide enough for rich to keep a log line whole
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # COLUMNS: wide enough for rich to keep a log line whole.
+    result = run_torchrun(root, "engagement_lab.pipelines.features.torchrun", COLUMNS="400")
     output = result.stdout + result.stderr
     counts = "features (torchrun, 2 processes): {} {{'embedded': {}, 'from_cache': {}, 'total': {}}}"
     assert counts.format("images", 20.0, 21.0, 41.0) in output, output[-3000:]

@@ -22,7 +22,7 @@ from PIL import Image
 
 from engagement_lab.vise.models import build_backbone, vise_loss
 from engagement_lab.vise.train import TrainConfig, train
-from tests.conftest import PROJECT, project_catalog
+from tests.conftest import PROJECT, project_catalog, run_torchrun
 
 N_CLASSES = {"comments": 4, "reactions": 3}
 # The synthetic labels are colours: no hue jitter here.
@@ -149,27 +149,7 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
         }
     }
     (root / "conf/local/parameters_pretraining.yml").write_text(yaml.safe_dump(local))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "engagement_lab.pipelines.pretraining.torchrun",
-            "--variant",
-            "vise_reactions",
-        ],
-        check=False,
-        cwd=root,
-        env={**env, "OMP_NUM_THREADS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_torchrun(root, "engagement_lab.pipelines.pretraining.torchrun", "--variant", "vise_reactions")
 
     saved = list((root / "data/06_models/pretraining/vise_reactions/backbone.pt").glob("*/backbone.pt"))
     assert len(saved) == 1
