@@ -4,24 +4,29 @@ Side by side in one run:
 
 - the wall time from the start of ``kedro run --pipelines=sample_world --params=sample_world.preset=tiny`` to its
   first "Running node" line (and to the end of the run), in a throw-away copy of the project as a fresh clone has
-  it (your data/ and mlflow.db are untouched);
+  it (your data/ and mlflow.db are untouched): its first run (which also creates the MLflow store) and the next one;
+  with ``--baseline REV`` the same for that commit's ``src`` and ``conf`` (``git archive``), alternating;
 - ``python -X importtime`` of registering every pipeline
   (``import engagement_lab.pipeline_registry; project_pipelines()``): the ten slowest imports by cumulative time,
   and for each heavy library (torch, catboost, gensim, sentence-transformers, plotly, mlflow) the import time of its
   own modules and the module that imported it first.
 
     .venv/bin/python bench/bench_startup.py [--repeat N]
+    .venv/bin/python bench/bench_startup.py --baseline <git rev>   # that commit's start beside this tree's, one run
     .venv/bin/python bench/bench_startup.py --pipeline transfer_evaluation   # time that pipeline's start instead
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +42,18 @@ REGISTER = (
 )
 HEAVY = ("torch", "catboost", "gensim", "sentence_transformers", "plotly", "mlflow")
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def checkout(rev: str, root: Path) -> None:
+    """Replace the copy's ``src`` and ``conf`` by those of commit ``rev`` (``git archive``)."""
+    for folder in ("src", "conf"):
+        shutil.rmtree(root / folder)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "src", "conf"], cwd=PROJECT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    (root / "conf/local").mkdir(exist_ok=True)
 
 
 def time_to_first_node(root: Path, run_args: list[str]) -> tuple[float, float]:
@@ -96,21 +113,30 @@ def first_importer(rows: list[tuple[int, int, int, str]], package: str) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (the best is shown)")
+    parser.add_argument("--baseline", help="a git revision to time beside this tree (its src and conf)")
     parser.add_argument(
         "--pipeline", help="time `kedro run --pipelines=<this>` instead (in a fresh copy: it may fail or skip)"
     )
     args = parser.parse_args()
     run_args = ["run", f"--pipelines={args.pipeline}"] if args.pipeline else RUN_ARGS
-    runs = []
+    trees = {"this tree": None, **({f"baseline {args.baseline}": args.baseline} if args.baseline else {})}
+    runs: dict[str, list[tuple[tuple[float, float], tuple[float, float]]]] = {name: [] for name in trees}
     for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            copy_project(Path(tmp))
-            runs.append(time_to_first_node(Path(tmp), run_args))
+        for name, rev in trees.items():  # alternating, so a slow minute of the machine hits both
+            with tempfile.TemporaryDirectory() as tmp:
+                copy_project(Path(tmp))
+                if rev is not None:
+                    checkout(rev, Path(tmp))
+                first_run = time_to_first_node(Path(tmp), run_args)
+                runs[name].append((first_run, time_to_first_node(Path(tmp), run_args)))
     tables = [import_times() for _ in range(args.repeat)]
     rows = min(tables, key=lambda t: max(c for c, _, _, _ in t))
-    first, total = min(runs)
-    print(f"kedro {' '.join(run_args)}")  # noqa: T201
-    print(f"  first 'Running node' after {first:6.1f} s; run over after {total:6.1f} s (best of {args.repeat})")  # noqa: T201
+    print(f"kedro {' '.join(run_args)}: seconds to the first 'Running node' / to the end (best of {args.repeat})")  # noqa: T201
+    print(f"  {'':34}" + "".join(f"{name:>26}" for name in trees))  # noqa: T201
+    for index, label in enumerate(("fresh clone, first run (+ MLflow store)", "next run")):
+        best = {name: min(r[index] for r in runs[name]) for name in trees}
+        cells = "".join(f"{f'{best[name][0]:.1f} / {best[name][1]:.1f}':>26}" for name in trees)
+        print(f"  {label:34}{cells}")  # noqa: T201
     print(f"\npython -X importtime -c '{REGISTER}'")  # noqa: T201
     print(f"  {'cumulative s':>12}  module (top 10)")  # noqa: T201
     for cumulative, _, _, module in sorted(rows, reverse=True)[:10]:

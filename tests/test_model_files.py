@@ -14,7 +14,7 @@ from kedro.io.core import DatasetError
 
 from tests.conftest import PROJECT, project_catalog
 
-SAFE = {"kedro_datasets_experimental.pytorch.PyTorchDataset", "pickle.PickleDataset", "json.JSONDataset"}
+SAFE = {"engagement_lab.datasets.TorchStateDictDataset", "engagement_lab.datasets.SkopsDataset", "json.JSONDataset"}
 
 
 def catalog_entries() -> dict[str, dict]:
@@ -29,8 +29,8 @@ def test_every_saved_model_uses_a_format_that_cannot_run_code():
     assert len(models) >= 8, sorted(models)
     for name, entry in models.items():
         assert entry["type"] in SAFE, f"{name}: {entry['type']}"
-        if entry["type"] == "pickle.PickleDataset":
-            assert entry.get("backend") == "skops.io", f"{name} is read with pickle"
+        if entry["type"] == "engagement_lab.datasets.SkopsDataset":
+            assert "backend" not in entry, f"{name} sets a backend: SkopsDataset always reads with skops.io"
             assert str(entry["filepath"]).endswith(".skops"), name
             assert isinstance(entry.get("load_args", {}).get("trusted"), list), f"{name} lists no trusted types"
         else:

@@ -9,12 +9,15 @@ import fsspec
 import pandas as pd
 from kedro.io.core import (
     AbstractDataset,
+    AbstractVersionedDataset,
     DatasetError,
+    Version,
     get_filepath_str,
     get_protocol_and_path,
 )
 from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.partitions import PartitionedDataset
+from kedro_datasets.pickle import PickleDataset
 
 from engagement_lab.core.raw import RawFolder
 
@@ -118,6 +121,61 @@ class CacheParquetDataset(ParquetDataset):
         if not self._exists():
             return pd.DataFrame({c: pd.Series(dtype="object") for c in self._columns})
         return super().load()
+
+
+class SkopsDataset(PickleDataset):
+    """kedro-datasets' ``PickleDataset`` with the ``skops.io`` backend (only the ``load_args: trusted`` types are built),
+    which imports skops when a file is read or written, not when the entry is built: the parent imports its backend
+    in ``__init__`` to fail early, kedro-mlflow builds every catalog entry when a run starts, and ``skops.io`` imports
+    all of scikit-learn (2-5 s of every command's start-up, bench/bench_startup.py)."""
+
+    BACKEND = "skops.io"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, backend="pickle")  # the standard library's: nothing to import
+        self._backend = self.BACKEND  # what load and save import
+
+
+class TorchStateDictDataset(AbstractVersionedDataset[Any, dict[str, Any]]):
+    """A torch module's ``state_dict`` in a ``torch.save`` file, read back with ``weights_only=True`` (tensors and
+    plain containers only: no code runs from the file). What kedro-datasets-experimental's ``PyTorchDataset`` does, but
+    torch is imported when a file is read or written, not when the entry is built: that module imports torch at the
+    top, and kedro-mlflow builds every catalog entry when a run starts (1.5-2 s of every command's start-up,
+    bench/bench_startup.py). Saving takes the module (or a state dict); loading gives the state dict."""
+
+    def __init__(
+        self, *, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        protocol, path = get_protocol_and_path(filepath, version)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **({"auto_mkdir": True} if protocol == "file" else {}))
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path), version=version, exists_function=self._fs.exists, glob_function=self._fs.glob
+        )
+
+    def load(self) -> dict[str, Any]:
+        import torch
+
+        with self._fs.open(get_filepath_str(self._get_load_path(), self._protocol), "rb") as file:
+            return torch.load(file, weights_only=True)
+
+    def save(self, data: Any) -> None:
+        import torch
+
+        state = data.state_dict() if hasattr(data, "state_dict") else data
+        with self._fs.open(get_filepath_str(self._get_save_path(), self._protocol), "wb") as file:
+            torch.save(state, file)
+        self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+    def _exists(self) -> bool:
+        try:
+            return self._fs.exists(get_filepath_str(self._get_load_path(), self._protocol))
+        except DatasetError:  # no version saved yet
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol, "version": self._version}
 
 
 class NotRunDataset(AbstractDataset):

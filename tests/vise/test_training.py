@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from kedro_datasets_experimental.pytorch import PyTorchDataset
 from PIL import Image
 
+from engagement_lab.datasets import TorchStateDictDataset
 from engagement_lab.features.encoders import torch_threads
 from engagement_lab.vise.models import build_backbone, vise_loss
 from engagement_lab.vise.train import TrainConfig, train
@@ -160,7 +160,7 @@ def test_torchrun_trains_the_same_code_data_parallel_and_saves_to_the_catalog(la
 
     saved = list((root / "data/06_models/pretraining/vise_reactions/backbone.pt").glob("*/backbone.pt"))
     assert len(saved) == 1
-    state = PyTorchDataset(filepath=str(saved[0])).load()
+    state = TorchStateDictDataset(filepath=str(saved[0])).load()
     backbone, _ = build_backbone("resnet_small")
     backbone.load_state_dict(state)  # the saved weights are the backbone's, heads dropped
     checkpoint = torch.load(tmp_path / "ddp.pt", weights_only=True)

@@ -7,24 +7,20 @@ model selection uses validation loss; every number is reported on test."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
 from engagement_lab.core.results import contract_metrics, results_contract
-from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster, text_statistics
-from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
-from engagement_lab.dual_attention.models import ModelConfig, PopularityNet
-from engagement_lab.dual_attention.text import TopicModel, Vocabulary, fit_word_vectors
-from engagement_lab.dual_attention.train import Arrays, TrainConfig, binary_metrics, predict, train_model
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.predict import serving
-from engagement_lab.reporting.figures import bar_axis_range
 from engagement_lab.world.truth import truth_for
+
+if TYPE_CHECKING:  # only the helpers' signatures; heavy imports wait for the node that runs
+    from engagement_lab.dual_attention.models import ModelConfig
+    from engagement_lab.dual_attention.text import Vocabulary
 
 logger = logging.getLogger(__name__)
 METRICS = ("precision", "recall", "f_measure", "accuracy")
@@ -44,6 +40,11 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
     """Vocabulary (train captions) and feature scalers (train posts), then tensors per split (the environment
     as ``params.environment_input`` says), and the word vectors that start the word embedding (train and
     unlabelled captions)."""
+    import torch
+
+    from engagement_lab.dual_attention.inputs import INPUTS, encode_posts, fit_preprocessor, stack
+    from engagement_lab.dual_attention.train import Arrays
+
     _check_input(model_input)
     labelled = model_input[model_input["split"].isin(["train", "val", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
@@ -83,6 +84,8 @@ def prepare_inputs(model_input: pd.DataFrame, params: dict[str, Any]) -> dict[st
 def _word_vectors(model_input: pd.DataFrame, vocab: Vocabulary, params: dict[str, Any]) -> np.ndarray | None:
     """word2vec on the captions of train and unlabelled posts (never val or test) to start the word
     embedding (``params.word_vectors.method: word2vec``), or None for a N(0, 1) start (``random``)."""
+    from engagement_lab.dual_attention.text import fit_word_vectors
+
     options = params.get("word_vectors") or {"method": "random"}
     if options["method"] == "random":
         return None
@@ -108,6 +111,8 @@ def export_preprocessor(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model_config(variant: dict[str, Any], params: dict[str, Any], inputs: dict[str, Any]) -> ModelConfig:
+    from engagement_lab.dual_attention.models import ModelConfig
+
     arrays = inputs["arrays"]["train"]
     return ModelConfig(
         arch=variant["arch"],
@@ -122,11 +127,13 @@ def _model_config(variant: dict[str, Any], params: dict[str, Any], inputs: dict[
 
 def train_variant(
     inputs: dict[str, Any], params: dict[str, Any], variant: dict[str, Any]
-) -> tuple[PopularityNet, pd.DataFrame, dict]:
+) -> tuple[Any, pd.DataFrame, dict]:
     """Train one model of Tables I–II for every seed; predict val and test.
 
     Returns the first seed's model, the predictions of every seed (test rows of explicit-attention
     models carry their word attention) and the training histories."""
+    from engagement_lab.dual_attention.train import TrainConfig, predict, train_model
+
     config = _model_config(variant, params, inputs)
     seeds = variant.get("seeds", params["seeds"])
     frame = inputs["frame"]
@@ -179,6 +186,8 @@ def evaluate_models(
 ) -> tuple[dict, dict, pd.DataFrame, go.Figure]:
     """Precision, recall, F-measure and accuracy on test per model (mean over seeds, std beside),
     the oracle, the results contract, its MLflow metrics, the table and a bar chart."""
+    from engagement_lab.dual_attention.train import binary_metrics
+
     names = list(params["models"])
     if len(names) != len(predictions):
         raise ValueError(f"evaluate_models got {len(predictions)} prediction tables for models {names}")
@@ -226,6 +235,8 @@ def evaluate_models(
 
 
 def _results_figure(table: pd.DataFrame) -> go.Figure:
+    from engagement_lab.reporting.figures import bar_axis_range
+
     fig = go.Figure()
     values, errors = [], []
     for metric in ("accuracy", "f_measure"):
@@ -245,6 +256,9 @@ def _results_figure(table: pd.DataFrame) -> go.Figure:
 def image_clusters(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, go.Figure]:
     """§IV-E2: k-means of train image features with the paper's picking strategy; the unpopular ratio R
     per class on train and on test (nearest centroid), named by the class's most frequent caption words."""
+    from engagement_lab.dual_attention.analysis import iterative_kmeans, nearest_cluster
+    from engagement_lab.dual_attention.inputs import stack
+
     cfg = params["analysis"]
     labelled = model_input[model_input["split"].isin(["train", "test"])].reset_index(drop=True)
     train = (labelled["split"] == "train").to_numpy()
@@ -285,6 +299,8 @@ def image_clusters(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[p
 
 def word_statistics(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, go.Figure]:
     """§IV-F: m_p − m_n per word/hashtag and emoji over the train captions, filtered and staged."""
+    from engagement_lab.dual_attention.analysis import text_statistics
+
     cfg = params["analysis"]
     train = model_input[model_input["split"] == "train"]
     table = text_statistics(
@@ -356,7 +372,7 @@ def register_scorer(
     history: dict[str, Any],
     preprocessor: dict[str, Any],
     model_input: pd.DataFrame,
-    topic_model: TopicModel,
+    topic_model: Any,
     metrics: dict[str, Any],
     image_embeddings: pd.DataFrame,
     params: dict[str, Any],
@@ -366,6 +382,8 @@ def register_scorer(
     this run (kedro-mlflow's run of the pipeline that trained it) and registered as ``dual_attention.full`` with
     its config, test metrics and tags, the LDA and every user's history environment. ``image_embeddings`` says
     which encoder input size its features came from; ``dual_attention.serving.enabled: false`` makes it a no-op."""
+    from engagement_lab.predict import serving
+
     return serving.register_dual_attention(
         model,
         history,

@@ -6,28 +6,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
-from engagement_lab.core.metrics import classification_metrics, regression_metrics
 from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.registry import SCORING_ENGAGEMENT_FEATURE_SET
 from engagement_lab.core.results import contract_metrics, results_contract
-from engagement_lab.engagement.data import MIN_SPLIT_POSTS, assign_split, build_model_input, with_count_columns
-from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
-from engagement_lab.engagement.tabular import (
-    cross_validate,
-    feature_builder,
-    fit_catboost,
-    image_skip_reason,
-    predict_classes,
-    stack,
-)
 from engagement_lab.engagement.targets import (
     CLASS_NAMES,
     COUNT_COLUMNS,
@@ -39,11 +26,11 @@ from engagement_lab.engagement.targets import (
     log_popularity,
     popularity_score,
 )
-from engagement_lab.engagement.train import Arrays, TrainConfig, evaluate, train
-from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.predict import serving
 from engagement_lab.world.truth import truth_for
+
+if TYPE_CHECKING:  # only the helpers' signatures; heavy imports wait for the node that runs
+    from engagement_lab.engagement.train import Arrays, TrainConfig
 
 logger = logging.getLogger(__name__)
 PIPELINE = "engagement"
@@ -51,6 +38,8 @@ PIPELINE = "engagement"
 
 def min_posts(params: dict[str, Any]) -> int:
     """Posts with a target the method needs: a stratified split, and CatBoost's CV folds holding each class."""
+    from engagement_lab.engagement.data import MIN_SPLIT_POSTS
+
     development = params["split"]["train"] + params["split"]["val"]
     return max(MIN_SPLIT_POSTS, math.ceil(len(CLASS_NAMES) * params["catboost"]["cv_folds"] / development))
 
@@ -65,6 +54,8 @@ def check_inputs(posts: pd.DataFrame, images: pd.DataFrame, params: dict[str, An
     """What First Impressions needs: ``params.source`` posts with view counts and at least one interaction
     count, and enough posts with every count the export has to split them. Images and single interaction
     counts may be missing (the method runs without them)."""
+    from engagement_lab.engagement.data import with_count_columns
+
     name = params["source"]
     source = with_count_columns(posts[posts["source"] == name])
     if source.empty:
@@ -104,6 +95,8 @@ def build_engagement_input(
     input_check: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per ``params.source`` post with a computable target, both embeddings and text statistics."""
+    from engagement_lab.engagement.data import build_model_input
+
     if input_check is not None:
         require_inputs(input_check)
     return build_model_input(posts, images, image_embeddings, post_texts, text_embeddings, params["source"])
@@ -112,6 +105,8 @@ def build_engagement_input(
 def label_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Split (seeded, stratified), then fit the class thresholds and Eq. 1's weights on train only, from the
     counts the data has."""
+    from engagement_lab.engagement.data import assign_split
+
     frame = model_input.copy()
     frame["split"] = assign_split(frame, params["split"], params["seed"])
     spec = fit_targets(frame[frame["split"] == "train"], counts_present(frame))
@@ -138,6 +133,9 @@ def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str,
     """The node function for one feature set (a named function, so kedro viz shows it)."""
 
     def train_catboost(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        from engagement_lab.core.metrics import classification_metrics
+        from engagement_lab.engagement.tabular import cross_validate, feature_builder, fit_catboost, predict_classes
+
         cb, seed = params["catboost"], params["seed"]
         parts = _parts(labelled)
         builder = feature_builder(feature_set, cb).fit(parts["train"], seed)
@@ -165,6 +163,9 @@ def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str,
 
 
 def _arrays(part: pd.DataFrame, target: str) -> Arrays:
+    from engagement_lab.engagement.tabular import stack
+    from engagement_lab.engagement.train import Arrays
+
     return Arrays(
         stack(part["image_embedding"]),
         stack(part["text_embedding"]),
@@ -174,6 +175,8 @@ def _arrays(part: pd.DataFrame, target: str) -> Arrays:
 
 
 def _train_config(section: dict[str, Any], params: dict[str, Any], task: str) -> TrainConfig:
+    from engagement_lab.engagement.train import TrainConfig
+
     return TrainConfig(
         task=task, device=params["device"], seed=params["seed"], threads=params["threads"], **section["train"]
     )
@@ -183,6 +186,9 @@ def make_fusion_trainer(fusion: str) -> Callable[[pd.DataFrame, dict[str, Any]],
     """The node function for one fusion strategy of the §4.1 classifier."""
 
     def train_fusion_classifier(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, dict, dict]:
+        from engagement_lab.engagement.models import FusionClassifier, ModelConfig
+        from engagement_lab.engagement.train import evaluate, train
+
         section = params["fusion_classifier"]
         parts = {name: _arrays(part, "engagement_class") for name, part in _parts(labelled).items()}
         cfg = _train_config(section, params, "classification")
@@ -210,6 +216,9 @@ def history_best(history: list[dict], key: str) -> dict[str, float]:
 
 def train_regressor(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, dict[str, float], dict]:
     """§4.3: the multimodal regressor of log popularity; keeps the epoch with the best validation R²."""
+    from engagement_lab.engagement.models import ModelConfig, MultimodalRegressor
+    from engagement_lab.engagement.train import evaluate, train
+
     section = params["regression"]
     parts = {name: _arrays(part, "target") for name, part in _parts(labelled).items()}
     cfg = _train_config(section, params, "regression")
@@ -223,6 +232,9 @@ def train_regressor(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any
 def baselines(labelled: pd.DataFrame, post_texts: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Majority class and the train mean; and the words alone: TF-IDF + logistic regression (classes) and
     TF-IDF + ridge (the regression target) on each post's text, fitted on train, tuned on val; all on test."""
+    from engagement_lab.core.metrics import classification_metrics, regression_metrics
+    from engagement_lab.features.text_baselines import tfidf_logistic, tfidf_ridge
+
     parts = _parts(labelled.merge(post_texts[["post_id", "text"]], on="post_id", how="left").fillna({"text": ""}))
     majority = int(parts["train"]["engagement_class"].mode().iloc[0])
     y_test = parts["test"]["engagement_class"].to_numpy()
@@ -269,6 +281,11 @@ def oracle_scores(
 def oracle_metrics(parts: dict[str, pd.DataFrame]) -> dict[str, float]:
     """The oracle's test scores from per-split frames with target, engagement class, oracle score, engagement
     term, concept and emotion (see :func:`oracle_scores`)."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression, RidgeCV
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from engagement_lab.core.metrics import classification_metrics, regression_metrics
+
     score = {name: part[["oracle_score"]].to_numpy(dtype=float) for name, part in parts.items()}
     rate = {name: part[["engagement_term"]].to_numpy(dtype=float) for name, part in parts.items()}
     linear = LinearRegression().fit(score["train"], parts["train"]["target"])
@@ -299,6 +316,8 @@ def data_notes(
     input_stats: dict[str, int], labelled: pd.DataFrame, target_spec: dict[str, Any], params: dict[str, Any]
 ) -> list[str]:
     """The contract's notes on what the data had: dropped posts, counts used, images."""
+    from engagement_lab.engagement.tabular import image_skip_reason
+
     used, missing = target_spec["counts_used"], target_spec["counts_missing"]
     notes = [
         f"Posts: canonical posts with source == {params['source']!r}; {input_stats['dropped_no_target']} of "
@@ -419,6 +438,8 @@ def register_scorer(
     dataset and seed): reading ``engagement_metrics`` itself would make the contract an intermediate dataset, which
     a runner may release from memory. ``image_embeddings`` says which encoder input size the features came from;
     ``engagement.serving.enabled: false`` makes it a no-op."""
+    from engagement_lab.predict import serving
+
     contract = {
         "dataset": dataset_label(ingestion_sources, params["source"]),
         "seed": params["seed"],

@@ -8,19 +8,17 @@ subset only; the pretraining posts are only *assigned* to the fitted clusters.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import normalized_mutual_info_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.world.truth import truth_for
+
+if TYPE_CHECKING:  # only the helpers' signatures; heavy imports wait for the node that runs
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +117,8 @@ def sample_comments(comments: pd.DataFrame, vise_posts: pd.DataFrame, params: di
 
 def _kmeans(n_clusters: int, n_rows: int, params: dict[str, Any]) -> KMeans | MiniBatchKMeans:
     """KMeans, or MiniBatchKMeans above ``minibatch_above`` rows, where full k-means gets slow."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     if n_rows < n_clusters:
         raise ValueError(f"Cannot make {n_clusters} clusters from {n_rows} rows; lower k or raise the share")
     if n_rows > params["minibatch_above"]:
@@ -126,8 +126,13 @@ def _kmeans(n_clusters: int, n_rows: int, params: dict[str, Any]) -> KMeans | Mi
     return KMeans(n_clusters, random_state=params["seed"], n_init=params["n_init"])
 
 
-def fit_comment_clusters(sampled_comments: pd.DataFrame, params: dict[str, Any]) -> tuple[Pipeline, KMeans]:
+def fit_comment_clusters(sampled_comments: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, Any]:
     """TF-IDF → LSA document embedding (L2-normalised) → k-means, on cluster-generation comments."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer
+
     texts = sampled_comments.loc[sampled_comments["subset"] == CLUSTER_GENERATION, "text"]
     vectorizer = make_pipeline(
         TfidfVectorizer(token_pattern=TOKEN_PATTERN, min_df=params["min_df"], sublinear_tf=True),
@@ -154,7 +159,7 @@ def reaction_vectors(vise_posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return vectors, has
 
 
-def fit_reaction_clusters(vise_posts: pd.DataFrame, params: dict[str, Any]) -> KMeans:
+def fit_reaction_clusters(vise_posts: pd.DataFrame, params: dict[str, Any]) -> Any:
     """k-means of the L2-normalised reaction distributions of cluster-generation posts (§3.2)."""
     vectors, has = reaction_vectors(vise_posts)
     generation = has & (vise_posts["subset"] == CLUSTER_GENERATION).to_numpy()
@@ -164,9 +169,9 @@ def fit_reaction_clusters(vise_posts: pd.DataFrame, params: dict[str, Any]) -> K
 def assign_pseudo_labels(
     vise_posts: pd.DataFrame,
     sampled_comments: pd.DataFrame,
-    comment_vectorizer: Pipeline,
-    comment_kmeans: KMeans,
-    reaction_kmeans: KMeans,
+    comment_vectorizer: Any,
+    comment_kmeans: Any,
+    reaction_kmeans: Any,
 ) -> pd.DataFrame:
     """Per pretraining image: its sampled comments' cluster indices (a soft multi-label target)
     and its reaction cluster (-1: no reactions, that task skips the image)."""
@@ -210,9 +215,9 @@ def cluster_report(
     vise_posts: pd.DataFrame,
     sampled_comments: pd.DataFrame,
     vise_pseudo_labels: pd.DataFrame,
-    comment_vectorizer: Pipeline,
-    comment_kmeans: KMeans,
-    reaction_kmeans: KMeans,
+    comment_vectorizer: Any,
+    comment_kmeans: Any,
+    reaction_kmeans: Any,
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """Subset sizes, cluster sizes on the pretraining images, top terms per comment cluster and
@@ -250,6 +255,8 @@ def cluster_quality(
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """NMI of the clusters with the world's planted emotions and concepts, on the held-out
     pretraining posts: per comment, per post (its majority comment cluster) and per reaction."""
+    from sklearn.metrics import normalized_mutual_info_score
+
     labels = vise_pseudo_labels
     truth, omitted = truth_for(ground_truth_posts, labels["post_id"], params["source"])
     nmi: dict[str, float] = {}

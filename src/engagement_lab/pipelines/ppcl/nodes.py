@@ -7,36 +7,24 @@ sees train posts only; early stopping and model selection use validation; every 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
-from sklearn.linear_model import LinearRegression
-from torch import nn
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.core.progress import heartbeat
 from engagement_lab.core.registry import PPCL_FEATURE_VIEWS
 from engagement_lab.core.results import contract_metrics, results_contract
-from engagement_lab.features.text_baselines import tfidf_ridge
 from engagement_lab.ingestion.provenance import dataset_label
-from engagement_lab.ppcl.data import (
-    MIN_SPLIT_POSTS,
-    Preprocessor,
-    build_model_input,
-    chronological_split,
-    influence_skip_reason,
-    popularity_target,
-    train_subset,
-)
-from engagement_lab.ppcl.model import ModelConfig, load_model
-from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
-from engagement_lab.ppcl.train import Split, TrainConfig, predict, regression_scores, train
-from engagement_lab.predict import serving
 from engagement_lab.world.truth import truth_for
+
+if TYPE_CHECKING:  # only the helpers' signatures; heavy imports wait for the node that runs
+    from engagement_lab.ppcl.data import Preprocessor
+    from engagement_lab.ppcl.model import ModelConfig
+    from engagement_lab.ppcl.train import Split
 
 logger = logging.getLogger(__name__)
 PIPELINE = "ppcl"
@@ -49,6 +37,8 @@ def check_inputs(
 ) -> dict[str, Any]:
     """What PPCL needs: ``params.source`` posts, enough of them with a target (Eq. 1) for the 8:1:1 split.
     Images, follower counts and other profile fields may be missing (the method runs without them)."""
+    from engagement_lab.ppcl.data import MIN_SPLIT_POSTS, popularity_target
+
     name = params["source"]
     source = posts[posts["source"] == name].reset_index(drop=True)
     if source.empty:
@@ -91,6 +81,8 @@ def build_ppcl_input(
     input_check: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """One row per ``params.source`` post with a target (Eq. 1); posts without one are quarantined."""
+    from engagement_lab.ppcl.data import build_model_input
+
     if input_check is not None:
         require_inputs(input_check)
     return build_model_input(posts, users, images, image_embeddings, post_texts, text_embeddings, params["source"])
@@ -98,6 +90,8 @@ def build_ppcl_input(
 
 def split_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The chronological 8:1:1 split by post time (§6.1.1)."""
+    from engagement_lab.ppcl.data import chronological_split
+
     frame = model_input.copy()
     frame["split"] = chronological_split(frame, params["split"])
     sizes = frame["split"].value_counts().to_dict()
@@ -111,6 +105,8 @@ def split_posts(model_input: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
 
 
 def _fit_preprocessor(frame: pd.DataFrame, params: dict[str, Any]) -> Preprocessor:
+    from engagement_lab.ppcl.data import Preprocessor
+
     prep = params["preprocessing"]
     return Preprocessor(
         n_clusters=prep["n_clusters"],
@@ -121,11 +117,15 @@ def _fit_preprocessor(frame: pd.DataFrame, params: dict[str, Any]) -> Preprocess
 
 
 def _fit_inputs(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[Preprocessor, dict[str, Split]]:
+    from engagement_lab.ppcl.train import Split
+
     preprocessor = _fit_preprocessor(frame, params)
     return preprocessor, {s: Split.from_arrays(preprocessor.transform(frame[frame["split"] == s])) for s in SPLITS}
 
 
 def model_config(preprocessor: Preprocessor, data: Split, params: dict[str, Any]) -> ModelConfig:
+    from engagement_lab.ppcl.model import ModelConfig
+
     return ModelConfig(
         image_dim=int(data.tensors["image"].shape[1]),
         text_dim=int(data.tensors["text"].shape[1]),
@@ -137,10 +137,13 @@ def model_config(preprocessor: Preprocessor, data: Split, params: dict[str, Any]
 
 def train_variant(
     split_input: pd.DataFrame, params: dict[str, Any], variant: dict[str, Any]
-) -> tuple[nn.Module, Preprocessor, pd.DataFrame, dict]:
+) -> tuple[Any, Any, pd.DataFrame, dict]:
     """One model of Tables 1–2 for every seed: fit the preprocessor on its train posts, train, predict
     val and test. Returns the first seed's model (on CPU; the catalog saves its state dict), the
     preprocessor, every seed's predictions and a model card (configs, per-seed histories)."""
+    from engagement_lab.ppcl.data import train_subset
+    from engagement_lab.ppcl.train import TrainConfig, predict, train
+
     variant = dict(variant)
     fraction = float(variant.pop("train_fraction", 1.0))
     variant.pop("group", None)
@@ -174,6 +177,8 @@ def train_variant(
 
 def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[dict, pd.DataFrame]:
     """CatBoost on the same features (user fields + embedding PCA), early stopping on val, every seed."""
+    from engagement_lab.ppcl.tabular import TabularFeatures, fit_catboost
+
     cb = params["catboost"]
     preprocessor = _fit_preprocessor(split_input, params)
     parts = {s: split_input[split_input["split"] == s] for s in SPLITS}
@@ -202,6 +207,8 @@ def train_catboost(split_input: pd.DataFrame, params: dict[str, Any]) -> tuple[d
 def train_tfidf_ridge(split_input: pd.DataFrame, post_texts: pd.DataFrame) -> pd.DataFrame:
     """The words alone: TF-IDF + ridge on each post's text (title, caption, tags), fitted on train, its penalty
     chosen on validation; val and test predictions in the form every PPCL model's take."""
+    from engagement_lab.features.text_baselines import tfidf_ridge
+
     frame = split_input[["post_id", "split", "target"]].merge(post_texts[["post_id", "text"]], on="post_id", how="left")
     frame["text"] = frame["text"].fillna("")
     train, val = frame[frame["split"] == "train"], frame[frame["split"] == "val"]
@@ -219,6 +226,10 @@ def oracle_scores(
 ) -> tuple[dict[str, float], str]:
     """What is learnable: the noise-free ``oracle_score`` mapped linearly to the target on train, on test.
     Returns the scores and "", or no scores and why (these posts have no ground truth: a user's own data)."""
+    from sklearn.linear_model import LinearRegression
+
+    from engagement_lab.ppcl.train import regression_scores
+
     truth, omitted = truth_for(ground_truth_posts, split_input["post_id"], params["source"])
     if truth is None:
         logger.info("ppcl: oracle omitted: %s", omitted)
@@ -232,6 +243,8 @@ def oracle_scores(
 
 def data_notes(split_input: pd.DataFrame, input_stats: dict[str, int], params: dict[str, Any]) -> list[str]:
     """The contract's notes on what the data had: quarantined posts, images, follower counts and UISD."""
+    from engagement_lab.ppcl.data import influence_skip_reason
+
     train = split_input[split_input["split"] == "train"]
     notes = [
         f"Posts: canonical posts with source == {params['source']!r}; {input_stats['quarantined']} of "
@@ -251,6 +264,8 @@ def data_notes(split_input: pd.DataFrame, input_stats: dict[str, int], params: d
 
 
 def _summarise(pred: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
+    from engagement_lab.ppcl.train import regression_scores
+
     per_seed = pd.DataFrame(
         [
             {
@@ -289,6 +304,8 @@ def evaluate(
     train-mean baseline and the oracle (when the posts have ground truth) → the results contract, its MLflow
     metrics and a table. Baselines: CatBoost on the same features, TF-IDF + ridge on the words alone, the train
     mean."""
+    from engagement_lab.ppcl.train import regression_scores
+
     names = list(params["models"])
     if len(names) != len(predictions):
         raise ValueError(f"ppcl evaluate got {len(predictions)} prediction tables for models {names}")
@@ -350,6 +367,11 @@ def evaluate(
 def feature_view(split_input: pd.DataFrame, *models: Any) -> go.Figure:
     """§6.4 / Figure 3: a 2-D SVD of the popularity features f^pop on test, coloured by the target, for each
     (state dict, preprocessor, card) triple given: the models of ``core.registry.PPCL_FEATURE_VIEWS``."""
+    import torch
+
+    from engagement_lab.ppcl.model import load_model
+    from engagement_lab.ppcl.train import Split, predict
+
     names = PPCL_FEATURE_VIEWS
     triples = [models[i : i + 3] for i in range(0, len(models), 3)]
     fig = make_subplots(rows=1, cols=len(triples), subplot_titles=names)
@@ -416,7 +438,7 @@ def model_card(card: dict, params: dict[str, Any]) -> dict:
 def register_scorer(
     model: Any,
     card: dict,
-    preprocessor: Preprocessor,
+    preprocessor: Any,
     metrics: dict[str, Any],
     image_embeddings: pd.DataFrame,
     params: dict[str, Any],
@@ -425,5 +447,7 @@ def register_scorer(
     this run (kedro-mlflow's run of the pipeline that trained it) and registered as ``ppcl.full`` with its card,
     test metrics and tags. ``image_embeddings`` says which encoder input size its features came from;
     ``ppcl.serving.enabled: false`` makes it a no-op."""
+    from engagement_lab.predict import serving
+
     image_size = serving.encoder_image_size(image_embeddings)
     return serving.register_ppcl(model, card, preprocessor, metrics, image_size, params["serving"])

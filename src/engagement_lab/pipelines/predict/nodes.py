@@ -9,20 +9,7 @@ from typing import Any
 import pandas as pd
 
 from engagement_lab.core.raw import RawFolder
-from engagement_lab.dual_attention.text import TopicModel
-from engagement_lab.features.encoders import torch_threads
 from engagement_lab.predict.inputs import PredictInputError, read_csv, read_folder
-from engagement_lab.predict.scoring import (
-    embed_posts,
-    flag_near_chance,
-    load_dual_attention,
-    load_ppcl,
-    merge_scores,
-    score_dual_attention,
-    score_engagement,
-    score_ppcl,
-    user_environments,
-)
 
 logger = logging.getLogger(__name__)
 INPUTS = ("instaloader", "csv")
@@ -45,6 +32,8 @@ def read_new_posts(
 
 def embed_new_posts(posts: pd.DataFrame, feature_params: dict[str, Any]) -> pd.DataFrame:
     """Frozen image and text embeddings of the scorable posts (the features pipeline's encoders and settings)."""
+    from engagement_lab.predict.scoring import embed_posts
+
     return embed_posts(posts, feature_params)
 
 
@@ -54,12 +43,15 @@ def score_dual_attention_posts(
     preprocessor: dict[str, Any],
     history: dict[str, Any],
     model_input: pd.DataFrame,
-    topic_model: TopicModel,
+    topic_model: Any,
     params: dict[str, Any],
     user_params: dict[str, Any],
 ) -> pd.DataFrame:
     """Per-user popular probability (dual-attention model) and its top attention words per post; the LDA
     (``user_environment_lda``) gives a new post's topic vector."""
+    from engagement_lab.features.encoders import torch_threads
+    from engagement_lab.predict.scoring import load_dual_attention, score_dual_attention, user_environments
+
     with torch_threads(params["threads"]):
         environments = user_environments(model_input, user_params["environment_includes_unlabelled"])
         model = load_dual_attention(model_state, history["config"])
@@ -83,12 +75,17 @@ def score_ppcl_posts(
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Predicted popularity (PPCL, log2(views/day) + 1) from the post's content, time and its user's fields."""
+    from engagement_lab.features.encoders import torch_threads
+    from engagement_lab.predict.scoring import load_ppcl, score_ppcl
+
     with torch_threads(params["threads"]):
         return score_ppcl(features, load_ppcl(model_state, card), preprocessor, users, params["device"])
 
 
 def make_engagement_scorer(feature_set: str) -> Callable[[pd.DataFrame, dict[str, Any]], pd.DataFrame]:
     def score_engagement_posts(features: pd.DataFrame, bundle: dict[str, Any]) -> pd.DataFrame:
+        from engagement_lab.predict.scoring import score_engagement
+
         return score_engagement(features, bundle, feature_set)
 
     score_engagement_posts.__doc__ = (
@@ -108,6 +105,8 @@ def make_merge(names: list[str]) -> Callable[..., Merged]:
     ) -> Merged:
         """One row per input post with every model's outputs and a caveat where a class is no better than chance
         (``predictions``, its CSV and the unversioned ``predictions_latest``); a summary with the count per status."""
+        from engagement_lab.predict.scoring import flag_near_chance, merge_scores
+
         known = set(canonical_posts["user_id"].dropna().astype(str))
         margin = float(params["chance_margin"])
         table = flag_near_chance(merge_scores(posts, known, dict(zip(names, scores, strict=True))), margin)

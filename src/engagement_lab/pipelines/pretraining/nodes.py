@@ -7,10 +7,7 @@ import logging
 from typing import Any
 
 import pandas as pd
-from torch import nn
 
-from engagement_lab.vise.models import SEMANTIC_TASK
-from engagement_lab.vise.train import TrainConfig, cluster_counts, train
 from engagement_lab.world.truth import truth_for
 
 logger = logging.getLogger(__name__)
@@ -48,12 +45,15 @@ def pretrain(
     vise_cluster_report: dict[str, Any],
     params: dict[str, Any],
     variant: dict[str, Any],
-) -> tuple[nn.Module, list[dict[str, float]], dict[str, list[dict[str, float]]]]:
+) -> tuple[Any, list[dict[str, float]], dict[str, list[dict[str, float]]]]:
     """Train the backbone on the variant's tasks; resume from its checkpoint when one matches.
 
     Returns the backbone (the catalog saves its state dict), the per-epoch history and that history
     as MLflow metrics. The semantic control without a single concept label trains nothing: its history says
     why, and the transfer evaluation leaves its row out."""
+    from engagement_lab.vise.models import SEMANTIC_TASK
+    from engagement_lab.vise.train import TrainConfig, cluster_counts, train
+
     config = TrainConfig.from_params({**params["config"], "tasks": variant["tasks"]})
     n_classes = cluster_counts(vise_cluster_report)
     if SEMANTIC_TASK in config.tasks:

@@ -12,8 +12,6 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from engagement_lab.reporting import figures, registry, saved_models
-from engagement_lab.reporting.report import build_html, build_markdown
 from engagement_lab.reporting.tables import is_not_run, not_run
 
 logger = logging.getLogger(__name__)
@@ -36,6 +34,8 @@ def popularity_plot(
     params: dict[str, Any],
 ) -> go.Figure:
     """PPCL's Figure 1 on this run's posts: popularity per concept, per user and against followers."""
+    from engagement_lab.reporting import figures
+
     title = "Popularity per concept, user and followers"
     if posts is None or users is None:
         return figures.placeholder(title, "no canonical posts/users: run ingestion")
@@ -57,6 +57,8 @@ def training_curves_plot(
 ) -> go.Figure:
     """Training curves: VisE pretraining loss per task set, dual attention validation loss per model (first
     seed), the engagement torch models' validation metric per epoch."""
+    from engagement_lab.reporting import figures
+
     curves = params["curves"]
     vise = {name.removesuffix("_history"): h for name, h in histories.items() if name.startswith("vise") and h}
     dual = {}
@@ -88,6 +90,8 @@ def engagement_test_predictions(
 ) -> pd.DataFrame:
     """Test-split predictions of the saved engagement models: one row per test post with the true class and
     target and each model's prediction."""
+    from engagement_lab.reporting import saved_models
+
     return saved_models.engagement_test_predictions(labelled, model_card, models)
 
 
@@ -98,6 +102,8 @@ def confusion_plot(
 ) -> go.Figure:
     """Confusion matrices on test: each engagement classifier (five classes) and the full dual-attention model
     (popular vs unpopular, first seed, threshold 0.5)."""
+    from engagement_lab.reporting import figures
+
     panels = []
     names = ((model_card or {}).get("target_spec") or {}).get("class_names")
     if names is None and len(engagement_predictions):
@@ -128,6 +134,8 @@ def confusion_plot(
 
 def predicted_vs_true_plot(engagement_predictions: pd.DataFrame) -> go.Figure:
     """Predicted vs true log popularity of the engagement multimodal regressor on test."""
+    from engagement_lab.reporting import figures
+
     panels = []
     if "multimodal_regression" in engagement_predictions:
         panels.append(
@@ -142,6 +150,8 @@ def predicted_vs_true_plot(engagement_predictions: pd.DataFrame) -> go.Figure:
 
 def comparison_plot(params: dict[str, Any], **contracts: Any) -> go.Figure:
     """Each pipeline's headline metric per model: ours beside the paper's."""
+    from engagement_lab.reporting import figures
+
     return figures.comparison_figure(contracts, params["published"], params["headline_metrics"])
 
 
@@ -156,6 +166,8 @@ def build_report(
     **contracts: Any,
 ) -> tuple[str, str]:
     """The comparison of every results contract (Markdown and self-contained HTML) with the papers' figures."""
+    from engagement_lab.reporting.report import build_html, build_markdown
+
     contracts = {
         name: value if value is not None else not_run(name, None, "missing") for name, value in contracts.items()
     }
@@ -187,9 +199,13 @@ def register_engagement_models(
 ) -> dict[str, Any]:
     """Every engagement model but the one predict scores with (CatBoost per other feature set, fusion classifiers,
     the multimodal regressor)."""
+    from engagement_lab.reporting import registry
+
     return registry.register_engagement_models(models, labelled, model_card, params["registry"])
 
 
 def register_vise_backbones(params: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
     """Every pretrained VisE backbone (one per task set)."""
+    from engagement_lab.reporting import registry
+
     return registry.register_vise_backbones(backbones, pretraining["config"], params["registry"])

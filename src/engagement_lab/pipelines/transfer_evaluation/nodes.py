@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from engagement_lab.core.inputs_check import input_check, require_inputs
 from engagement_lab.core.progress import heartbeat
@@ -58,6 +57,8 @@ def list_emotion_images(raw_emotion_subset: RawFolder, input_check: dict[str, An
     """``<label>/<image>`` files (UnbiasedEmotion layout) → path, label, readable, reason.
 
     An unreadable image stays in the table with its reason and is left out of every split."""
+    from PIL import Image
+
     if input_check is not None:
         require_inputs(input_check)
     rows = []

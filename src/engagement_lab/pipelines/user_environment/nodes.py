@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score, roc_auc_score
 
 from engagement_lab.core.inputs_check import input_check, missing_source, require_inputs
 from engagement_lab.core.progress import heartbeat
@@ -187,12 +186,16 @@ def build_model_input(labelled: pd.DataFrame, topic_model: TopicModel, params: d
 
 
 def _nmi(concept: pd.Series, topic: np.ndarray) -> float:
+    from sklearn.metrics import normalized_mutual_info_score
+
     return float(normalized_mutual_info_score(concept.astype(str), topic)) if len(topic) else float("nan")
 
 
 def _novelty_probe(model_input: pd.DataFrame, on_habit: pd.Series, context: np.ndarray) -> dict[str, float]:
     """ROC AUC of the post-vs-environment distances (image, topic) for the planted novelty (a concept off
     the user's habits), on held-out posts: how much novelty the environment carries before any training."""
+    from sklearn.metrics import roc_auc_score
+
     habit = model_input["post_id"].map(on_habit)
     rows = (~context) & habit.notna().to_numpy()
     novel = ~habit[rows].astype(bool).to_numpy()
@@ -253,6 +256,8 @@ def _planted_structure_scores(
     model_input: pd.DataFrame, truth: pd.DataFrame, top_topic: np.ndarray, params: dict[str, Any]
 ) -> dict[str, Any]:
     """NMI between each post's top topic and its planted concept; the planted novelty probe."""
+    from sklearn.metrics import adjusted_mutual_info_score
+
     concept = model_input["post_id"].map(truth["concept"])
     context = context_mask(model_input["split"], params["environment_includes_unlabelled"])
     has_truth = concept.notna().to_numpy()
