@@ -238,6 +238,13 @@ def test_pipeline_writes_the_results_contract(tiny_run):
     assert len(full) == results["split_sizes"]["val"] + results["split_sizes"]["test"]
     state = catalog.load("dual_attention_full_model")  # a state dict, loaded with weights_only=True
     assert "attention.W_a.weight" in state
+    # The model index read every model's files back: one entry per model, the saved weights' own sizes and hash.
+    index = catalog.load("dual_attention_model_index")
+    assert list(index) == list(DUAL_ATTENTION_MODELS)
+    assert index["full"]["weights"]["parameters"] == sum(t.numel() for t in state.values())
+    assert index["full"]["weights"]["tensors"] == len(state)
+    assert index["full"]["history"] == catalog.load("dual_attention_full_history")
+    assert len({entry["weights"]["sha256"] for entry in index.values()}) == len(DUAL_ATTENTION_MODELS)
 
 
 def test_pipeline_writes_the_analyses(tiny_run):

@@ -78,6 +78,13 @@ def test_saved_full_model_reloads_and_reproduces_its_predictions(ppcl_run):
     assert len(figure.data) == 2 and len(figure.data[0].x) == len(test)
     table = ppcl_run.load("ppcl_full_pred_vs_true")
     assert len(table) == len(test)
+    # The model index read every model's files back: the saved weights' own sizes, types and cards.
+    index = ppcl_run.load("ppcl_model_index")
+    assert list(index) == [*PPCL_MODELS, "catboost"]
+    assert index["full"]["weights"]["parameters"] == sum(t.numel() for t in state.values())
+    assert index["full"]["preprocessor"] == "engagement_lab.ppcl.data.Preprocessor"
+    assert index["full"]["card"] == ppcl_run.load("ppcl_full_card")
+    assert index["catboost"]["model"] == "catboost.core.CatBoostRegressor"
 
 
 def test_a_missing_source_is_named(tiny_featured):

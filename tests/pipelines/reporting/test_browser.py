@@ -116,34 +116,70 @@ def browser_page(tmp_path: Path):
             context.close()
 
 
+# Per-variant files (weights, preprocessors, cards, histories) that must stay inside their pipeline's box.
+PER_VARIANT_FILES = ("ppcl_crd_model", "ppcl_full_card", "ppcl_no_cl_preprocessor", "dual_attention_env_history")
+PIPELINE_BOXES = (
+    "ingestion",
+    "features",
+    "engagement_clustering",
+    "pretraining",
+    "transfer_evaluation",
+    "user_environment",
+    "dual_attention",
+    "engagement",
+    "ppcl",
+    "reporting",
+)
+
+
+def _labels(page) -> list[str]:
+    """What a person reads on the graph: node labels, raw or "pretty" names as one spelling."""
+    return [t.strip().lower().replace(" ", "_") for t in page.locator(".pipeline-node__text").all_text_contents()]
+
+
 def test_kedro_viz_renders_the_pipelines(tmp_path):
     port = _free_port()
     command = [str(BIN / "kedro"), "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
-    shot = tmp_path / "kedro_viz.png"
-    with serve(command, f"http://127.0.0.1:{port}/api/main", PROJECT, tmp_path / "viz.log", _env()):
+    shots = {name: tmp_path / f"kedro_viz_{name}.png" for name in ("default", "ppcl_focused", "ppcl_expanded")}
+    url = f"http://127.0.0.1:{port}"
+    with serve(command, f"{url}/api/main", PROJECT, tmp_path / "viz.log", _env()):
         with browser_page(tmp_path) as page:
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=120_000)
-            # Above ~300 elements kedro viz first asks before drawing the whole __default__ graph.
-            big_graph = page.get_by_role("button", name="Render it anyway")
+            page.goto(f"{url}/", wait_until="domcontentloaded", timeout=120_000)
             page.wait_for_selector(".pipeline-node, button:has-text('Render it anyway')", timeout=120_000)
-            if big_graph.count():
-                big_graph.click()
-            page.wait_for_selector(".pipeline-node", timeout=120_000)
             page.wait_for_timeout(2000)  # the layout settles
-            page.screenshot(path=str(shot), full_page=True)
-            labels = page.locator(".pipeline-node__text").all_text_contents()
-            graph = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=30))
+            prompt = page.get_by_role("button", name="Render it anyway").count()
+            page.screenshot(path=str(shots["default"]))
+            default = _labels(page)
+            # One pipeline in focus mode (its box with what it reads and writes), then opened (a click expands it).
+            page.goto(f"{url}/?pid=__default__&fid=ppcl", wait_until="domcontentloaded", timeout=120_000)
+            page.wait_for_selector(".pipeline-node", timeout=120_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(shots["ppcl_focused"]))
+            focused = _labels(page)
+            page.locator(".pipeline-node", has_text="ppcl").filter(has_not_text="_").first.click()
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(shots["ppcl_expanded"]))
+            expanded = _labels(page)
+            graph = json.load(urllib.request.urlopen(f"{url}/api/main", timeout=30))
             plot = next(n["id"] for n in graph["nodes"] if n["name"] == "reporting_comparison_plot")
-            preview = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/nodes/{plot}", timeout=60))
-    text = " ".join(labels).lower().replace(" ", "_")
+            preview = json.load(urllib.request.urlopen(f"{url}/api/nodes/{plot}", timeout=60))
+    print("kedro viz screenshots:", ", ".join(str(path) for path in shots.values()))  # noqa: T201
+    where = f"screenshots {', '.join(str(path) for path in shots.values())}"
     # kedro viz drops the layer bands (with only a log warning) when the catalog's layers form a cycle.
     assert graph["layers"][-3:] == ["models", "model_output", "reporting"], graph["layers"]
-    # Each pipeline is one namespace: the default view shows it as one collapsed box (raw or "pretty" name),
-    # its nodes and variants inside.
-    expected = ["reporting", "engagement", "transfer_evaluation", "dual_attention", "ingestion", "ppcl"]
-    missing = [name for name in expected if name not in text]
-    assert len(labels) > 10 and not missing, f"graph lacks {missing}; {len(labels)} labels; screenshot {shot}"
-    assert "register_engagement_models" not in text, f"reporting's nodes drawn outside its box; screenshot {shot}"
+    # The default view opens without the large-graph prompt: every pipeline is one collapsed box, and only what
+    # pipelines hand each other or deliver sits beside the boxes (190 elements before the model indexes, 87 after).
+    assert prompt == 0, f"kedro viz asks before drawing the default view; {where}"
+    missing = [name for name in PIPELINE_BOXES if name not in default]
+    assert not missing and len(default) <= 90, f"boxes missing {missing}; {len(default)} elements; {where}"
+    assert not [name for name in PER_VARIANT_FILES if name in default], f"per-variant files at the top; {where}"
+    assert "register_engagement_models" not in default, f"reporting's nodes drawn outside its box; {where}"
+    # In focus, ppcl is its box with what it reads and writes: no per-model file, its model index instead.
+    assert "ppcl" in focused and "ppcl_model_index" in focused and len(focused) <= 25, f"{focused}; {where}"
+    assert not [name for name in PER_VARIANT_FILES if name in focused], f"{focused}; {where}"
+    # Opened, it shows its steps, one box per model of Tables 1-2 and the index node that reads their files.
+    variants = [name for name in ("ppcl.full", "ppcl.no_cl", "ppcl.rnc", "ppcl.random_sampling") if name in expanded]
+    assert len(variants) == 4 and "index_ppcl_models" in expanded and "evaluate_ppcl" in expanded, f"{where}"
     # After a run (make run) kedro viz serves the report's plots; a fresh checkout has none to show.
     if list((PROJECT / "data/08_reporting/reporting/comparison.json").glob("*/comparison.json")):
         assert preview.get("preview_type") == "PlotlyPreview" and preview["preview"]["data"], preview

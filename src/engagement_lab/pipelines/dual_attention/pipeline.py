@@ -4,7 +4,9 @@ Each model (``core.registry.DUAL_ATTENTION_MODELS``: ``visual``, ..., ``full``) 
 its own namespace (``dual_attention.full``, as in kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
 ``dual_attention_<model>_model`` / ``_predictions`` / ``_history``. One node then scores them all
 on test (the results contract); three analysis nodes reproduce §IV-D–F; ``register_scorer`` logs the full model to
-the run as an MLflow model of raw posts (``predict.serving``) and registers it as ``dual_attention.full``.
+the run as an MLflow model of raw posts (``predict.serving``) and registers it as ``dual_attention.full``; ``index_dual_attention_models`` reads every model's weights and history back
+into one model index, the pipeline's one model output (the report's training curves; kedro viz keeps the per-model
+files inside the ``dual_attention`` box).
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -16,6 +18,7 @@ from .nodes import (
     evaluate_models,
     export_preprocessor,
     image_clusters,
+    index_models,
     prepare_inputs,
     register_scorer,
     train_variant,
@@ -87,6 +90,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "dual_attention_results_plot",
                 ],
                 name="evaluate_dual_attention",
+            ),
+            Node(
+                index_models,
+                {f"{m}_{k}": f"dual_attention_{m}_{k}" for m in DUAL_ATTENTION_MODELS for k in ("model", "history")},
+                "dual_attention_model_index",
+                name="index_dual_attention_models",
             ),
             Node(
                 image_clusters,

@@ -7,7 +7,9 @@ data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its ow
 ``core.registry.PPCL_MODELS``), reading
 ``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
 (Figure 3) and predicted-vs-true for the full model; ``register_scorer`` logs the full model to the run as an
-MLflow model of raw posts (``predict.serving``) and registers it as ``ppcl.full``.
+MLflow model of raw posts (``predict.serving``) and registers it as ``ppcl.full``; ``index_ppcl_models`` reads every
+model's files back into one model index, the pipeline's one model output (kedro viz keeps the per-model files
+inside the ``ppcl`` box).
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -20,6 +22,7 @@ from .nodes import (
     check_inputs,
     evaluate,
     feature_view,
+    index_models,
     model_card,
     prediction_view,
     register_scorer,
@@ -124,6 +127,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "ppcl_full_predictions",
                 ["ppcl_full_pred_vs_true", "ppcl_full_pred_vs_true_plot"],
                 name="ppcl_prediction_view",
+            ),
+            Node(
+                index_models,
+                {
+                    "catboost_regressor": "ppcl_catboost_regressor",
+                    **{f"{m}_{k}": f"ppcl_{m}_{k}" for m in PPCL_MODELS for k in ("model", "preprocessor", "card")},
+                },
+                "ppcl_model_index",
+                name="index_ppcl_models",
             ),
             Node(model_card, ["ppcl_full_card", "params:ppcl"], "ppcl_model_card", name="ppcl_model_card"),
             Node(

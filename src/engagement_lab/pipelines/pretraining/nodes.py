@@ -45,11 +45,11 @@ def pretrain(
     vise_cluster_report: dict[str, Any],
     params: dict[str, Any],
     variant: dict[str, Any],
-) -> tuple[Any, list[dict[str, float]], dict[str, list[dict[str, float]]]]:
+) -> tuple[Any, list[dict[str, float]]]:
     """Train the backbone on the variant's tasks; resume from its checkpoint when one matches.
 
-    Returns the backbone (the catalog saves its state dict), the per-epoch history and that history
-    as MLflow metrics. The semantic control without a single concept label trains nothing: its history says
+    Returns the backbone (the catalog saves its state dict) and the per-epoch history (which the catalog's
+    ``mlflow_curves`` logs as per-epoch MLflow metrics). The semantic control without a single concept label trains nothing: its history says
     why, and the transfer evaluation leaves its row out."""
     from engagement_lab.vise.models import SEMANTIC_TASK
     from engagement_lab.vise.train import TrainConfig, cluster_counts, train
@@ -63,12 +63,6 @@ def pretrain(
 
             why = "no concept labels for the pretraining images (canonical posts.concept or the sample world's)"
             logger.warning("pretraining.supervised_%s: skipped: %s", SEMANTIC_TASK, why)
-            return build_backbone(config.backbone)[0], [{"epoch": 0, "omitted": why}], {}
+            return build_backbone(config.backbone)[0], [{"epoch": 0, "omitted": why}]
     logger.info("pretraining %s on %d images, tasks %s", config.backbone, len(labels), config.tasks)
-    backbone, history = train(config, labels, n_classes, variant["checkpoint"])
-    metrics = {
-        name: [{"value": float(row[name]), "step": int(row["epoch"])} for row in history]
-        for name in history[0]
-        if name != "epoch"
-    }
-    return backbone, history, metrics
+    return train(config, labels, n_classes, variant["checkpoint"])

@@ -19,7 +19,7 @@ def variant_pipeline(variant: str) -> Pipeline:
             Node(
                 pretrain,
                 [labels, "vise_cluster_report", "params:pretraining", "params:variant"],
-                ["backbone", "history", "metrics"],
+                ["backbone", "history"],
                 name="pretrain",
             )
         ]
@@ -28,7 +28,7 @@ def variant_pipeline(variant: str) -> Pipeline:
         template,
         namespace=variant,
         inputs={labels, "vise_cluster_report"},
-        outputs={name: f"pretraining_{variant}_{name}" for name in ("backbone", "history", "metrics")},
+        outputs={name: f"pretraining_{variant}_{name}" for name in ("backbone", "history")},
         parameters={
             "params:pretraining": "params:pretraining",
             "params:variant": f"params:pretraining.variants.{variant}",

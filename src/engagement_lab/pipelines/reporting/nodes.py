@@ -53,23 +53,23 @@ def popularity_plot(
 
 
 def training_curves_plot(
-    params: dict[str, Any], engagement_model_card: dict[str, Any] | None = None, **histories: Any
+    params: dict[str, Any],
+    engagement_model_card: dict[str, Any] | None = None,
+    dual_attention_model_index: dict[str, Any] | None = None,
+    **pretraining_histories: Any,
 ) -> go.Figure:
-    """Training curves: VisE pretraining loss per task set, dual attention validation loss per model (first
-    seed), the engagement torch models' validation metric per epoch."""
+    """Training curves: VisE pretraining loss per task set (``<variant>_history``), dual attention validation loss
+    per model (first seed, from its model index), the engagement torch models' validation metric per epoch."""
     from engagement_lab.reporting import figures
 
     curves = params["curves"]
-    vise = {name.removesuffix("_history"): h for name, h in histories.items() if name.startswith("vise") and h}
+    vise = {name.removesuffix("_history"): h for name, h in pretraining_histories.items() if h}
     dual = {}
-    for name, history in histories.items():
-        if name.startswith("dual_attention_") and history:
-            runs = history.get("runs") or {}
-            if runs:  # {seed: {"history": [...], "best_epoch": ...}}
-                first = runs[sorted(runs)[0]]
-                dual[name.removeprefix("dual_attention_").removesuffix("_history")] = (
-                    first.get("history", []) if isinstance(first, dict) else first
-                )
+    for name, entry in (dual_attention_model_index or {}).items():
+        runs = (entry.get("history") or {}).get("runs") or {}
+        if runs:  # {seed: {"history": [...], "best_epoch": ...}}
+            first = runs[sorted(runs)[0]]
+            dual[name] = first.get("history", []) if isinstance(first, dict) else first
     engagement_cls, engagement_reg = {}, {}
     for model, card in (engagement_model_card or {}).items():
         if isinstance(card, dict) and card.get("history"):

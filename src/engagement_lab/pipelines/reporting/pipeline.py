@@ -11,7 +11,6 @@ from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.registry import (
     CONTRACTS,
-    DUAL_ATTENTION_MODELS,
     PRETRAINING_VARIANTS,
     REPORTING_TAG,
     SCORING_ENGAGEMENT_FEATURE_SET,
@@ -40,9 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         for name, entry in engagement_models().items()
         if name != f"catboost_{SCORING_ENGAGEMENT_FEATURE_SET}"
     }
-    histories = {f"{v}_history": f"pretraining_{v}_history" for v in PRETRAINING_VARIANTS} | {
-        f"dual_attention_{m}_history": f"dual_attention_{m}_history" for m in DUAL_ATTENTION_MODELS
-    }
+    histories = {f"{v}_history": f"pretraining_{v}_history" for v in PRETRAINING_VARIANTS}
     nodes = [
         Node(
             popularity_plot,
@@ -52,7 +49,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             training_curves_plot,
-            {"params": PARAMS, "engagement_model_card": "engagement_model_card", **histories},
+            {
+                "params": PARAMS,
+                "engagement_model_card": "engagement_model_card",
+                "dual_attention_model_index": "dual_attention_model_index",
+                **histories,
+            },
             "reporting_training_curves_plot",
             name="training_curves_plot",
         ),
