@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def weights_summary(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Tensor count, parameter count and a SHA-256 over names, shapes and values of a torch ``state_dict``."""
+def weights_summary(state: Any) -> dict[str, Any]:
+    """Tensor count, parameter count and a SHA-256 over names, shapes and values of a torch ``state_dict`` (or of
+    a module's: a run that keeps the model in memory hands the node the module itself)."""
+    state = state.state_dict() if hasattr(state, "state_dict") else state
     digest, parameters = hashlib.sha256(), 0
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()
@@ -32,7 +34,7 @@ def artifact_type(value: Any) -> str:
 
 
 def model_entry(
-    weights: Mapping[str, Any] | None = None,
+    weights: Any = None,
     *,
     history: Any = None,
     card: Mapping[str, Any] | None = None,

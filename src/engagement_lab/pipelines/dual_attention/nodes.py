@@ -397,11 +397,15 @@ def register_scorer(
     )
 
 
-def index_models(**saved: Any) -> dict[str, Any]:
-    """Every model's saved weights and history read back (``<model>_model``, ``<model>_history`` per model of
-    ``core.registry.DUAL_ATTENTION_MODELS``) → the pipeline's model index (``core.model_index``): weights' size and
-    fingerprint, config, seeds and per-seed history per model (the report's training curves)."""
+def index_entry(model: Any, history: dict[str, Any]) -> dict[str, Any]:
+    """One model's saved weights and history read back → its line of the model index (``core.model_index``):
+    weights' size and fingerprint, config, seeds and per-seed history (the report's training curves)."""
     from engagement_lab.core.model_index import model_entry
 
-    models = list(dict.fromkeys(key.rsplit("_", 1)[0] for key in saved))  # in the order the pipeline lists them
-    return {name: model_entry(saved[f"{name}_model"], history=saved[f"{name}_history"]) for name in models}
+    return model_entry(model, history=history)
+
+
+def index_models(**entries: dict[str, Any]) -> dict[str, Any]:
+    """Every model's index line (``<model>``, in ``core.registry.DUAL_ATTENTION_MODELS``' order) → the pipeline's
+    model index."""
+    return dict(entries)

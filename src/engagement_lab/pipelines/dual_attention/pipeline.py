@@ -1,12 +1,13 @@
 """The ``dual_attention`` pipeline: one training template, one namespace per model of Tables I–II.
 
-Each model (``core.registry.DUAL_ATTENTION_MODELS``: ``visual``, ..., ``full``) is the same ``train`` node under
-its own namespace (``dual_attention.full``, as in kedro-viz's demo project), reading ``params:dual_attention.models.<model>`` and writing
-``dual_attention_<model>_model`` / ``_predictions`` / ``_history``. One node then scores them all
-on test (the results contract); three analysis nodes reproduce §IV-D–F; ``register_scorer`` logs the full model to
-the run as an MLflow model of raw posts (``predict.serving``) and registers it as ``dual_attention.full``; ``index_dual_attention_models`` reads every model's weights and history back
-into one model index, the pipeline's one model output (the report's training curves; kedro viz keeps the per-model
-files inside the ``dual_attention`` box).
+Each model (``core.registry.DUAL_ATTENTION_MODELS``: ``visual``, ..., ``full``) is the same ``train`` node under its
+own namespace (``dual_attention.full``, as in kedro-viz's demo project), reading
+``params:dual_attention.models.<model>`` and writing ``dual_attention_<model>_model`` / ``_predictions`` /
+``_history``. One node then scores them all on test (the results contract); three analysis nodes reproduce §IV-D–F;
+``register_scorer`` logs the full model to the run as an MLflow model of raw posts (``predict.serving``) and
+registers it as ``dual_attention.full``; each model's ``index`` node reads its weights and history back and
+``index_dual_attention_models`` joins them into one model index, the pipeline's one model output (the report's
+training curves; kedro viz keeps the per-model files inside the ``dual_attention`` box).
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -18,6 +19,7 @@ from .nodes import (
     evaluate_models,
     export_preprocessor,
     image_clusters,
+    index_entry,
     index_models,
     prepare_inputs,
     register_scorer,
@@ -34,7 +36,9 @@ def model_pipeline(name: str) -> Pipeline:
                 ["inputs", "params:dual_attention", "params:variant"],
                 ["model", "predictions", "history"],
                 name="train",
-            )
+            ),
+            # Reads the saved files back inside the model's box: kedro viz draws only what leaves it outside.
+            Node(index_entry, ["model", "history"], "index_entry", name="index"),
         ]
     )
     return Pipeline(
@@ -45,6 +49,7 @@ def model_pipeline(name: str) -> Pipeline:
             "model": f"dual_attention_{name}_model",
             "predictions": f"dual_attention_{name}_predictions",
             "history": f"dual_attention_{name}_history",
+            "index_entry": f"dual_attention_{name}_index_entry",
         },
         parameters={
             "params:dual_attention": "params:dual_attention",
@@ -93,7 +98,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 index_models,
-                {f"{m}_{k}": f"dual_attention_{m}_{k}" for m in DUAL_ATTENTION_MODELS for k in ("model", "history")},
+                {m: f"dual_attention_{m}_index_entry" for m in DUAL_ATTENTION_MODELS},
                 "dual_attention_model_index",
                 name="index_dual_attention_models",
             ),

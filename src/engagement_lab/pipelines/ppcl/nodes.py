@@ -453,19 +453,20 @@ def register_scorer(
     return serving.register_ppcl(model, card, preprocessor, metrics, image_size, params["serving"])
 
 
-def index_models(catboost_regressor: dict[str, Any] | None, **saved: Any) -> dict[str, Any]:
-    """Every PPCL model's saved files read back (``<model>_model`` weights, ``<model>_preprocessor``, ``<model>_card``
-    per model of ``core.registry.PPCL_MODELS``) and the CatBoost baseline → the pipeline's model index
-    (``core.model_index``): weights' size and fingerprint, preprocessor type and card per model."""
-    from engagement_lab.core.model_index import artifact_type, model_entry
+def index_entry(model: Any, preprocessor: Any, card: dict[str, Any]) -> dict[str, Any]:
+    """One model's saved files read back (weights, preprocessor, card) → its line of the model index
+    (``core.model_index``): weights' size and fingerprint, preprocessor type, card."""
+    from engagement_lab.core.model_index import model_entry
 
-    models = list(dict.fromkeys(key.rsplit("_", 1)[0] for key in saved))  # in the order the pipeline lists them
-    index = {
-        name: model_entry(
-            saved[f"{name}_model"], preprocessor=saved[f"{name}_preprocessor"], card=saved[f"{name}_card"]
-        )
-        for name in models
-    }
+    return model_entry(model, preprocessor=preprocessor, card=card)
+
+
+def index_models(catboost_regressor: dict[str, Any] | None, **entries: dict[str, Any]) -> dict[str, Any]:
+    """Every model's index line (``<model>``, in ``core.registry.PPCL_MODELS``' order) and the CatBoost baseline's
+    types → the pipeline's model index."""
+    from engagement_lab.core.model_index import artifact_type
+
+    index = dict(entries)
     if catboost_regressor:
         index["catboost"] = {part: artifact_type(value) for part, value in catboost_regressor.items()}
     return index

@@ -1,15 +1,14 @@
 """The ``ppcl`` pipeline: one training template, one namespace per model of Tables 1–2.
 
-input check (tag ``input_check``: no posts of the source or too few with a target → the pipeline is skipped
-with the reason) → canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model
-(``full``, ``no_cl``, single tasks, pairs, ``random_sampling``, ``no_aug``, ``rnc`` and the
-data-efficiency rows ``full_100k`` ... ) is the same ``train`` node under its own namespace (``ppcl.full``, ...; the list is
-``core.registry.PPCL_MODELS``), reading
-``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract), the SVD view of f^pop
-(Figure 3) and predicted-vs-true for the full model; ``register_scorer`` logs the full model to the run as an
-MLflow model of raw posts (``predict.serving``) and registers it as ``ppcl.full``; ``index_ppcl_models`` reads every
-model's files back into one model index, the pipeline's one model output (kedro viz keeps the per-model files
-inside the ``ppcl`` box).
+input check (tag ``input_check``: no posts of the source or too few with a target → the pipeline is skipped with the
+reason) → canonical SMPD posts → model input (+ quarantine) → chronological 8:1:1 split → each model (``full``,
+``no_cl``, single tasks, pairs, ``random_sampling``, ``no_aug``, ``rnc`` and the data-efficiency rows ``full_100k``
+... ) is the same ``train`` node under its own namespace (``ppcl.full``, ...; the list is
+``core.registry.PPCL_MODELS``), reading ``params:ppcl.models.<model>`` → CatBoost → evaluation (results contract),
+the SVD view of f^pop (Figure 3) and predicted-vs-true for the full model; ``register_scorer`` logs the full model
+to the run as an MLflow model of raw posts (``predict.serving``) and registers it as ``ppcl.full``; each model's
+``index`` node reads its files back and ``index_ppcl_models`` joins them into one model index, the pipeline's one
+model output (kedro viz keeps the per-model files inside the ``ppcl`` box).
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -22,6 +21,7 @@ from .nodes import (
     check_inputs,
     evaluate,
     feature_view,
+    index_entry,
     index_models,
     model_card,
     prediction_view,
@@ -42,6 +42,8 @@ def model_pipeline(name: str) -> Pipeline:
                 ["model", "preprocessor", "predictions", "card"],
                 name="train",
             ),
+            # Reads the saved files back inside the model's box: kedro viz draws only what leaves it outside.
+            Node(index_entry, ["model", "preprocessor", "card"], "index_entry", name="index"),
         ]
     )
     return Pipeline(
@@ -53,6 +55,7 @@ def model_pipeline(name: str) -> Pipeline:
             "preprocessor": f"ppcl_{name}_preprocessor",
             "predictions": f"ppcl_{name}_predictions",
             "card": f"ppcl_{name}_card",
+            "index_entry": f"ppcl_{name}_index_entry",
         },
         parameters={"params:ppcl": "params:ppcl", "params:variant": f"params:ppcl.models.{name}"},
     )
@@ -130,10 +133,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 index_models,
-                {
-                    "catboost_regressor": "ppcl_catboost_regressor",
-                    **{f"{m}_{k}": f"ppcl_{m}_{k}" for m in PPCL_MODELS for k in ("model", "preprocessor", "card")},
-                },
+                {"catboost_regressor": "ppcl_catboost_regressor", **{m: f"ppcl_{m}_index_entry" for m in PPCL_MODELS}},
                 "ppcl_model_index",
                 name="index_ppcl_models",
             ),
