@@ -88,8 +88,10 @@ def tiny_environment(tiny_featured, tmp_path_factory):
 
 
 @pytest.mark.xfail(
-    reason="2026-12-02: LDA concept recovery 0.588 against the 0.6 bar after decision 020 (likes now follow the "
-    "content) and the OpenVINO embeddings; not yet told apart, see the closing note of stop 25",
+    reason="Topic-environment novelty AUC 0.588 against the 0.6 bar: 45 held-out posts, 11 novel, Hanley-McNeil SE "
+    "0.10, so the bar is one SE above chance. Decision 020 (likes follow content) changed which posts are held out; "
+    "the OpenVINO embeddings are not the cause (this AUC reads only the captions' LDA topics; the image AUC is "
+    "0.72). A check with power needs more held-out posts (the demo world), open work.",
     strict=False,
 )
 def test_pipeline_counts_add_up_and_lda_recovers_concepts(tiny_environment, tiny_featured):
