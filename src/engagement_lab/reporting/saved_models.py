@@ -20,15 +20,16 @@ from engagement_lab.vise.models import build_backbone
 logger = logging.getLogger(__name__)
 
 
-def engagement_model(name: str, state: dict, card: dict[str, Any] | None) -> nn.Module | None:
-    """An engagement torch model rebuilt from its state dict and its entry in the model card (None: no entry)."""
+def engagement_model(name: str, state: dict | nn.Module, card: dict[str, Any] | None) -> nn.Module | None:
+    """An engagement torch model rebuilt from its state dict and its entry in the model card (None: no entry). A run
+    whose catalog keeps models in memory hands over the module itself: its weights are taken the same way."""
     entry = (card or {}).get(name)
     if entry is None:
         logger.warning("reporting: no model card entry for %s: skipped", name)
         return None
     config = ModelConfig(**entry["model"])
     model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
-    model.load_state_dict(state)
+    model.load_state_dict(state.state_dict() if isinstance(state, nn.Module) else state)
     return model.eval()
 
 

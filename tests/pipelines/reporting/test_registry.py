@@ -19,7 +19,8 @@ from engagement_lab.core.registry import (
 )
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig
 from engagement_lab.pipelines.demo import project_pipelines
-from engagement_lab.pipelines.reporting.nodes import register_engagement_models, register_vise_backbones
+from engagement_lab.pipelines.engagement.nodes import register_models as register_engagement_models
+from engagement_lab.pipelines.reporting.nodes import register_vise_backbones
 from engagement_lab.vise.models import small_resnet
 from tests.conftest import base_params
 
@@ -71,7 +72,7 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
     params["registry"]["input_example_rows"] = 3
 
     engagement = register_engagement_models(
-        params,
+        params["registry"],
         labelled,
         {"fusion_concat": {"model": config.to_dict()}},
         catboost_paper={"features": features, "model": catboost, "feature_set": "paper"},
@@ -134,13 +135,14 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
 def test_registry_can_be_switched_off():
     params = base_params("reporting")
     params["registry"]["enabled"] = False
-    result = register_engagement_models(params, None, None, fusion_concat={"w": torch.zeros(1)})
+    result = register_engagement_models(params["registry"], None, None, fusion_concat={"w": torch.zeros(1)})
     assert result == {"registered": [], "skipped": ["engagement.fusion_concat"]}
 
 
 def test_the_models_predict_scores_with_are_registered_by_the_pipelines_that_train_them():
     """Each is logged by a ``register_scorer`` node at the end of its own pipeline (so into the MLflow run that
-    trained it), with its test figures as an input; reporting's registry nodes leave them out."""
+    trained it), with its test figures as an input; the other registry nodes leave them out. The other engagement
+    models are registered by the engagement pipeline too (the run that trained them), not by reporting."""
     pipelines = project_pipelines()
     scoring = {
         "ppcl": f"ppcl_{SCORING_PPCL_MODEL}_model",
@@ -149,12 +151,14 @@ def test_the_models_predict_scores_with_are_registered_by_the_pipelines_that_tra
     }
     registry_inputs = {
         name
-        for node in pipelines["reporting"].nodes
-        if node.name.startswith("reporting.register_")
+        for pipeline in ("reporting", "engagement")
+        for node in pipelines[pipeline].nodes
+        if node.name in ("reporting.register_vise_backbones", "engagement.register_models")
         for name in node.inputs
     }
-    assert registry_inputs.isdisjoint(scoring.values())
-    assert "registered_engagement_models" in pipelines["reporting"].all_outputs()
+    assert len(registry_inputs) > 5 and registry_inputs.isdisjoint(scoring.values())
+    assert "registered_engagement_models" in pipelines["engagement"].all_outputs()
+    assert "registered_engagement_models" not in pipelines["reporting"].all_outputs()
     test_figures = {  # the results contract, or (engagement) the model's scores the contract is made of
         "ppcl": "ppcl_metrics",
         "dual_attention": "dual_attention_metrics",

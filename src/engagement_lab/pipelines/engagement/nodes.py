@@ -447,3 +447,22 @@ def register_scorer(
     }
     image_size = serving.encoder_image_size(image_embeddings)
     return serving.register_engagement(bundle, target_spec, contract, image_size, params["serving"])
+
+
+def score_test_split(labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any) -> pd.DataFrame:
+    """Test-split predictions of the saved engagement models: one row per test post with the true class and
+    target and each model's prediction (the report's confusion matrices and predicted-vs-true plot)."""
+    from engagement_lab.reporting import saved_models
+
+    return saved_models.engagement_test_predictions(labelled, model_card, models)
+
+
+def register_models(
+    registry: dict[str, Any], labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
+) -> dict[str, Any]:
+    """Every engagement model but the one predict scores with (CatBoost per other feature set, fusion classifiers,
+    the multimodal regressor), logged to this run (the one that trained them) and registered
+    (``reporting.registry`` settings)."""
+    from engagement_lab.reporting import registry as model_registry
+
+    return model_registry.register_engagement_models(models, labelled, model_card, registry)

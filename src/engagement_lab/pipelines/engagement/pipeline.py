@@ -13,7 +13,12 @@ of raw posts (``predict.serving``) and registers it.
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import ENGAGEMENT_FEATURE_SETS, ENGAGEMENT_FUSIONS, SCORING_ENGAGEMENT_FEATURE_SET
+from engagement_lab.core.registry import (
+    ENGAGEMENT_FEATURE_SETS,
+    ENGAGEMENT_FUSIONS,
+    SCORING_ENGAGEMENT_FEATURE_SET,
+    engagement_models,
+)
 
 from .nodes import (
     baselines,
@@ -24,8 +29,10 @@ from .nodes import (
     make_fusion_trainer,
     model_card,
     oracle_scores,
+    register_models,
     register_scorer,
     report,
+    score_test_split,
     train_regressor,
 )
 
@@ -160,6 +167,27 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 "engagement_registered_scorer",
                 name="register_scorer",
+            ),
+            Node(
+                score_test_split,
+                {"labelled": "engagement_labelled", "model_card": "engagement_model_card", **engagement_models()},
+                "engagement_test_predictions",
+                name="score_test_split",
+            ),
+            Node(
+                register_models,
+                {
+                    "registry": "params:reporting.registry",
+                    "labelled": "engagement_labelled",
+                    "model_card": "engagement_model_card",
+                    **{
+                        name: entry
+                        for name, entry in engagement_models().items()
+                        if name != f"catboost_{SCORING_ENGAGEMENT_FEATURE_SET}"  # registered by register_scorer
+                    },
+                },
+                "registered_engagement_models",
+                name="register_models",
             ),
         ]
     )

@@ -85,18 +85,8 @@ def training_curves_plot(
     )
 
 
-def engagement_test_predictions(
-    labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
-) -> pd.DataFrame:
-    """Test-split predictions of the saved engagement models: one row per test post with the true class and
-    target and each model's prediction."""
-    from engagement_lab.reporting import saved_models
-
-    return saved_models.engagement_test_predictions(labelled, model_card, models)
-
-
 def confusion_plot(
-    engagement_predictions: pd.DataFrame,
+    engagement_predictions: pd.DataFrame | None,
     model_card: dict[str, Any] | None,
     dual_attention_predictions: pd.DataFrame | None,
 ) -> go.Figure:
@@ -105,6 +95,8 @@ def confusion_plot(
     from engagement_lab.reporting import figures
 
     panels = []
+    if engagement_predictions is None:  # engagement has not run: no classifier panels
+        engagement_predictions = pd.DataFrame()
     names = ((model_card or {}).get("target_spec") or {}).get("class_names")
     if names is None and len(engagement_predictions):
         names = [str(c) for c in range(int(engagement_predictions["engagement_class"].max()) + 1)]
@@ -132,12 +124,12 @@ def confusion_plot(
     return figures.confusion_figure(panels, "Confusion matrices on test (row-normalised; counts in cells)")
 
 
-def predicted_vs_true_plot(engagement_predictions: pd.DataFrame) -> go.Figure:
+def predicted_vs_true_plot(engagement_predictions: pd.DataFrame | None) -> go.Figure:
     """Predicted vs true log popularity of the engagement multimodal regressor on test."""
     from engagement_lab.reporting import figures
 
     panels = []
-    if "multimodal_regression" in engagement_predictions:
+    if engagement_predictions is not None and "multimodal_regression" in engagement_predictions:
         panels.append(
             (
                 "engagement multimodal_regression (log popularity)",
@@ -191,19 +183,8 @@ def build_report(
 
 
 # ------------------------------------------------------------------------------------------------- registry
-# One node per pipeline: log its saved models to the run and register them (reporting.registry); models whose
-# pipeline has not run arrive as None and are listed as skipped. The models predict scores with are registered by
-# their own pipelines' register_scorer nodes (engagement_lab.predict.serving), not here.
-def register_engagement_models(
-    params: dict[str, Any], labelled: pd.DataFrame | None, model_card: dict[str, Any] | None, **models: Any
-) -> dict[str, Any]:
-    """Every engagement model but the one predict scores with (CatBoost per other feature set, fusion classifiers,
-    the multimodal regressor)."""
-    from engagement_lab.reporting import registry
-
-    return registry.register_engagement_models(models, labelled, model_card, params["registry"])
-
-
+# Every pretrained VisE backbone, logged to the reporting run and registered (reporting.registry). The engagement
+# models are registered by the engagement pipeline itself, in the run that trained them.
 def register_vise_backbones(params: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
     """Every pretrained VisE backbone (one per task set)."""
     from engagement_lab.reporting import registry

@@ -1,6 +1,6 @@
 """The ``reporting`` pipeline: every results contract → one comparison report (Markdown + self-contained HTML)
-beside the papers' published figures; plotly figures for kedro viz and MLflow; saved models → MLflow registry (all
-but the models predict scores with, which their own pipelines register as models of raw posts).
+beside the papers' published figures; plotly figures for kedro viz and MLflow; the VisE backbones → MLflow registry
+(the engagement models are registered by the engagement pipeline, the scorers of raw posts by their own pipelines).
 
 Each contract is an explicit input (so kedro viz draws the lineage from every modelling pipeline to the
 report). A contract whose pipeline has not run is reported as "not run" or stops the run with a clear error,
@@ -13,18 +13,14 @@ from engagement_lab.core.registry import (
     CONTRACTS,
     PRETRAINING_VARIANTS,
     REPORTING_TAG,
-    SCORING_ENGAGEMENT_FEATURE_SET,
-    engagement_models,
 )
 
 from .nodes import (
     build_report,
     comparison_plot,
     confusion_plot,
-    engagement_test_predictions,
     popularity_plot,
     predicted_vs_true_plot,
-    register_engagement_models,
     register_vise_backbones,
     training_curves_plot,
 )
@@ -33,12 +29,6 @@ PARAMS = "params:reporting"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    # The engagement model predict scores with is registered by the engagement pipeline (register_scorer).
-    registered_here = {
-        name: entry
-        for name, entry in engagement_models().items()
-        if name != f"catboost_{SCORING_ENGAGEMENT_FEATURE_SET}"
-    }
     histories = {f"{v}_history": f"pretraining_{v}_history" for v in PRETRAINING_VARIANTS}
     nodes = [
         Node(
@@ -59,20 +49,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="training_curves_plot",
         ),
         Node(
-            engagement_test_predictions,
-            {"labelled": "engagement_labelled", "model_card": "engagement_model_card", **engagement_models()},
-            "reporting_engagement_predictions",
-            name="engagement_test_predictions",
-        ),
-        Node(
             confusion_plot,
-            ["reporting_engagement_predictions", "engagement_model_card", "dual_attention_full_predictions"],
+            ["engagement_test_predictions", "engagement_model_card", "dual_attention_full_predictions"],
             "reporting_confusion_plot",
             name="confusion_plot",
         ),
         Node(
             predicted_vs_true_plot,
-            "reporting_engagement_predictions",
+            "engagement_test_predictions",
             "reporting_predicted_vs_true_plot",
             name="predicted_vs_true_plot",
         ),
@@ -90,17 +74,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             },
             ["report_md", "report_html"],
             name="build_report",
-        ),
-        Node(
-            register_engagement_models,
-            {
-                "params": PARAMS,
-                "labelled": "engagement_labelled",
-                "model_card": "engagement_model_card",
-                **registered_here,
-            },
-            "registered_engagement_models",
-            name="register_engagement_models",
         ),
         Node(
             register_vise_backbones,
