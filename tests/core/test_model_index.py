@@ -20,6 +20,9 @@ def test_the_fingerprint_follows_the_weights_and_the_sizes_add_up():
     assert weights_summary(changed)["sha256"] != summary["sha256"]
     renamed = {f"x.{k}": v for k, v in state.items()}
     assert weights_summary(renamed)["sha256"] != summary["sha256"]  # names are part of what was saved
+    half = weights_summary({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()})
+    assert half["parameters"] == summary["parameters"] and half["sha256"] != summary["sha256"]  # bf16 hashes too
+    assert weights_summary(model)["sha256"] == summary["sha256"]  # a module in memory: its state dict
 
 
 def test_an_entry_names_each_artifact_and_keeps_card_and_history():

@@ -23,7 +23,9 @@ def weights_summary(state: Any) -> dict[str, Any]:
         tensor = state[name].detach().cpu().contiguous()
         parameters += tensor.numel()
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.numpy().tobytes() if tensor.dtype.is_floating_point or tensor.numel() else b"")
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16: hash its exact float32 widening
+            tensor = tensor.float()
+        digest.update(tensor.numpy().tobytes())
     return {"tensors": len(state), "parameters": int(parameters), "sha256": digest.hexdigest()}
 
 
