@@ -131,7 +131,8 @@ def main() -> None:
                 runs[name].append((first_run, time_to_first_node(Path(tmp), run_args)))
     tables = [import_times() for _ in range(args.repeat)]
     rows = min(tables, key=lambda t: max(c for c, _, _, _ in t))
-    print(f"kedro {' '.join(run_args)}: seconds to the first 'Running node' / to the end (best of {args.repeat})")  # noqa: T201
+    title = f"kedro {' '.join(run_args)}: seconds to the first 'Running node' / to the end (best of {args.repeat})"
+    print(title)  # noqa: T201
     print(f"  {'':34}" + "".join(f"{name:>26}" for name in trees))  # noqa: T201
     for index, label in enumerate(("fresh clone, first run (+ MLflow store)", "next run")):
         best = {name: min(r[index] for r in runs[name]) for name in trees}

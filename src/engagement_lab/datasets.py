@@ -124,10 +124,10 @@ class CacheParquetDataset(ParquetDataset):
 
 
 class SkopsDataset(PickleDataset):
-    """kedro-datasets' ``PickleDataset`` with the ``skops.io`` backend (only the ``load_args: trusted`` types are built),
-    which imports skops when a file is read or written, not when the entry is built: the parent imports its backend
-    in ``__init__`` to fail early, kedro-mlflow builds every catalog entry when a run starts, and ``skops.io`` imports
-    all of scikit-learn (2-5 s of every command's start-up, bench/bench_startup.py)."""
+    """kedro-datasets' ``PickleDataset`` with the ``skops.io`` backend (only the ``load_args: trusted`` types are
+    built), which imports skops when a file is read or written, not when the entry is built: the parent imports its
+    backend in ``__init__`` to fail early, kedro-mlflow builds every catalog entry when a run starts, and
+    ``skops.io`` imports all of scikit-learn (2-5 s of every command's start-up, bench/bench_startup.py)."""
 
     BACKEND = "skops.io"
 

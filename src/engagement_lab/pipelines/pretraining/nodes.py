@@ -49,8 +49,8 @@ def pretrain(
     """Train the backbone on the variant's tasks; resume from its checkpoint when one matches.
 
     Returns the backbone (the catalog saves its state dict) and the per-epoch history (which the catalog's
-    ``mlflow_curves`` logs as per-epoch MLflow metrics). The semantic control without a single concept label trains nothing: its history says
-    why, and the transfer evaluation leaves its row out."""
+    ``mlflow_curves`` logs as per-epoch MLflow metrics). The semantic control without a single concept label
+    trains nothing: its history says why, and the transfer evaluation leaves its row out."""
     from engagement_lab.vise.models import SEMANTIC_TASK
     from engagement_lab.vise.train import TrainConfig, cluster_counts, train
 
