@@ -19,6 +19,7 @@ from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.partitions import PartitionedDataset
 from kedro_datasets.pickle import PickleDataset
 
+from engagement_lab.core.model_index import state_dict_of
 from engagement_lab.core.raw import RawFolder
 
 
@@ -163,7 +164,7 @@ class TorchStateDictDataset(AbstractVersionedDataset[Any, dict[str, Any]]):
     def save(self, data: Any) -> None:
         import torch
 
-        state = data.state_dict() if hasattr(data, "state_dict") else data
+        state = state_dict_of(data)
         with self._fs.open(get_filepath_str(self._get_save_path(), self._protocol), "wb") as file:
             torch.save(state, file)
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def state_dict_of(model_or_state: Any) -> Any:
+    """A torch module's ``state_dict``, or the state dict given: what a saved-model reader or writer takes, since a
+    run whose catalog keeps models in memory hands over the module itself (no torch import: start-up)."""
+    return model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+
+
 def weights_summary(state: Any) -> dict[str, Any]:
     """Tensor count, parameter count and a SHA-256 over names, shapes and values of a torch ``state_dict`` (or of
-    a module's: a run that keeps the model in memory hands the node the module itself)."""
-    state = state.state_dict() if hasattr(state, "state_dict") else state
+    a module's, ``state_dict_of``)."""
+    state = state_dict_of(state)
     digest, parameters = hashlib.sha256(), 0
     for name in sorted(state):
         tensor = state[name].detach().cpu().contiguous()

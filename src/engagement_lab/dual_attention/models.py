@@ -26,6 +26,8 @@ from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from engagement_lab.core.model_index import state_dict_of
+
 ARCHS = ("visual", "textual", "early_fusion", "late_fusion", "ccr", "similarity", "dual")
 ENVIRONMENTS = ("none", "concat", "implicit")
 
@@ -232,5 +234,5 @@ def load_model(state: dict | nn.Module, config: dict) -> PopularityNet:
     """Rebuild a trained network (eval mode) from its state dict and the config it was trained with (the
     ``config`` of its training history); raises ``RuntimeError`` when the two do not fit."""
     model = PopularityNet(ModelConfig(**config))
-    model.load_state_dict(state.state_dict() if isinstance(state, nn.Module) else state)
+    model.load_state_dict(state_dict_of(state))
     return model.eval()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from engagement_lab.core.model_index import state_dict_of
 from engagement_lab.core.training import pick_device
 from engagement_lab.dual_attention.environment import context_mask
 from engagement_lab.dual_attention.inputs import encode_posts, stack
@@ -187,7 +188,7 @@ def load_ppcl(state: Any, card: dict[str, Any]) -> PPCLModel:
     if not isinstance(card, dict) or "model" not in card:
         raise PredictModelError("ppcl_model_card has no model config: re-run `kedro run --pipelines=ppcl`")
     try:
-        return load_model(state.state_dict() if isinstance(state, torch.nn.Module) else state, card)
+        return load_model(state_dict_of(state), card)
     except RuntimeError as error:
         raise PredictModelError(
             f"ppcl_full_model does not match the config in ppcl_model_card ({str(error).splitlines()[0]}); "

@@ -39,6 +39,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
+from engagement_lab.core.model_index import state_dict_of
 from engagement_lab.core.raw import RawFolder
 from engagement_lab.core.registry import (
     SCORING_DUAL_ATTENTION_MODEL,
@@ -543,7 +544,7 @@ def _json_writer(value: Any) -> Any:
 
 
 def _torch_writer(state: Any) -> Any:
-    return lambda path: torch.save(state.state_dict() if isinstance(state, torch.nn.Module) else state, path)
+    return lambda path: torch.save(state_dict_of(state), path)
 
 
 def _skops_writer(value: Any) -> Any:

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from engagement_lab.core.model_index import state_dict_of
 from engagement_lab.engagement.models import FusionClassifier, ModelConfig, MultimodalRegressor
 from engagement_lab.engagement.tabular import predict_classes, stack
 from engagement_lab.engagement.train import Arrays, predict
@@ -29,7 +30,7 @@ def engagement_model(name: str, state: dict | nn.Module, card: dict[str, Any] | 
         return None
     config = ModelConfig(**entry["model"])
     model = MultimodalRegressor(config) if name == "multimodal_regression" else FusionClassifier(config)
-    model.load_state_dict(state.state_dict() if isinstance(state, nn.Module) else state)
+    model.load_state_dict(state_dict_of(state))
     return model.eval()
 
 
