@@ -1,9 +1,12 @@
-"""The project's default runner: Kedro's sequential runner that skips pipelines whose inputs are missing."""
+"""The project's default runner: Kedro's sequential runner that skips pipelines whose inputs are missing, and runs
+the independent trainings side by side in worker processes (parameter ``runner.workers``, decision 023)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -13,7 +16,7 @@ from kedro.runner.task import Task
 
 from engagement_lab.core.errors import user_facing
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import REPORTING_TAG
+from engagement_lab.core.registry import REPORTING_TAG, WORKER_TAG
 from engagement_lab.datasets import NotRunDataset
 from engagement_lab.hooks import (
     current_run_params,
@@ -23,6 +26,7 @@ from engagement_lab.hooks import (
     read_only_after_checks,
 )
 from engagement_lab.reporting.tables import not_run
+from engagement_lab.worker_pool import WorkerPool, check_picklable
 
 logger = logging.getLogger(__name__)
 # Nodes that read other pipelines' results and report "not run" for those that did not run.
@@ -38,36 +42,116 @@ class SkippingRunner(SequentialRunner):
 
     A missing input that only nodes behind an input check read (``MissingInputsHook`` leaves those to this
     runner) stops the run with :class:`~engagement_lab.hooks.MissingInputsError` as soon as every check in front
-    of a node that reads it has passed, before that node or any other behind the checks runs."""
+    of a node that reads it has passed, before that node or any other behind the checks runs.
+
+    With ``runner.workers`` above 1 (a parameter; 1 when the catalog has none), that many nodes run at a time: the
+    nodes tagged ``worker`` in spawned worker processes, the others in this one; loads, saves and hooks stay here.
+    """
 
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         nodes = pipeline.nodes
         self._validate_catalog(catalog)
         self._validate_nodes(nodes)
         self._set_manager_datasets(catalog)
+        workers = _workers(catalog, pipeline)
+        if workers > 1:
+            from engagement_lab.features.encoders import torch_threads  # torch: not at start-up
+
+            # This process runs nodes beside the workers: it takes one share of the cores, like each of them.
+            with WorkerPool(workers) as pool, torch_threads(pool.threads):
+                self._schedule(pipeline, catalog, hook_manager, run_id, pool)
+        else:
+            self._schedule(pipeline, catalog, hook_manager, run_id, None)
+
+    def _schedule(
+        self, pipeline: Pipeline, catalog: Any, hook_manager: Any, run_id: str | None, pool: WorkerPool | None
+    ) -> None:
+        """Runs the nodes in Kedro's order. With a pool, ``pool.workers`` nodes run at a time, each on its share of
+        the cores: ``worker`` nodes in worker processes, the others here, beside them. A free share goes to the
+        ready node with the most ``worker`` nodes behind it (the one that unlocks the most training), then to a
+        node that runs here (they are short), then in Kedro's order."""
+        nodes = pipeline.nodes
+        dependencies = pipeline.node_dependencies
+        priority = _priorities(pipeline) if pool is not None else {node: (index,) for index, node in enumerate(nodes)}
         load_counts = Counter(chain.from_iterable(n.inputs for n in nodes))
         causes_of: dict[str, tuple[Cause, ...]] = {}  # dataset not produced → why
-        done: set = set()
+        done: set = set()  # run or skipped
+        ran: set = set()
+        busy: dict[Future, _Started] = {}
         gate = _MissingBehindChecks(pipeline, catalog)
-        for node in nodes:
-            causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
-            if causes and REPORTING_TAG not in node.tags:
-                self._skip(node, causes, catalog, causes_of)
-            else:
-                gate.before(node)
-                task = Task(
-                    node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async, run_id=run_id
-                )
-                try:
-                    task.execute()
-                except Exception as error:
-                    if user_facing(error) is None:  # resuming does not help with the data or the set-up
-                        self._suggest_resume_scenario(pipeline, done, catalog)
-                    raise
-                done.add(node)
-                if INPUT_CHECK_TAG in node.tags:
-                    gate.checked(node.name, self._read_check(node, catalog, causes_of))
+        todo = list(nodes)
+
+        def finish(node: Any) -> None:
+            done.add(node)
             self._release_datasets(node, catalog, load_counts, pipeline)
+
+        def save(finished: set[Future]) -> list[Exception]:
+            """Saves the outputs of the nodes that ``finished`` in workers, in a fixed order; returns their errors."""
+            errors = []
+            for future in sorted(finished, key=lambda f: busy[f].node.name):
+                started_node = busy.pop(future)
+                try:
+                    started_node.save(future, catalog, hook_manager, run_id)
+                except Exception as error:
+                    errors.append(error)
+                    continue
+                ran.add(started_node.node)
+                finish(started_node.node)
+            return errors
+
+        def failed(error: Exception) -> None:
+            if user_facing(error) is None:  # resuming does not help with the data or the set-up
+                self._suggest_resume_scenario(pipeline, ran, catalog)
+
+        while todo or busy:
+            started = False
+            for node in sorted((n for n in todo if dependencies[n] <= done), key=priority.__getitem__):
+                in_worker = pool is not None and WORKER_TAG in node.tags
+                causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
+                if causes and REPORTING_TAG not in node.tags:
+                    todo.remove(node)
+                    self._skip(node, causes, catalog, causes_of)
+                    finish(node)
+                elif pool is not None and len(busy) >= pool.workers:
+                    break  # every share of the cores is taken: wait for a node to finish
+                elif in_worker:
+                    todo.remove(node)
+                    gate.before(node)
+                    started_node = _Started.load(node, catalog, hook_manager, run_id)
+                    busy[pool.submit(node, started_node.inputs)] = started_node
+                else:
+                    todo.remove(node)
+                    gate.before(node)
+                    task = Task(
+                        node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async, run_id=run_id
+                    )
+                    try:
+                        task.execute()
+                    except Exception as error:
+                        failed(error)
+                        raise
+                    ran.add(node)
+                    if INPUT_CHECK_TAG in node.tags:
+                        gate.checked(node.name, self._read_check(node, catalog, causes_of))
+                    finish(node)
+                started = True
+                break  # the next node in Kedro's order, now that this one has run or started
+            if started:
+                continue
+            if not busy:
+                raise RuntimeError(f"no node can run: {sorted(n.name for n in todo)} wait for nodes that never ran")
+            finished, _ = wait(busy, return_when=FIRST_COMPLETED)
+            errors = save(finished)
+            if errors:
+                # Nothing that finishes is lost: the nodes not started are dropped, those running are waited for
+                # and saved, then the run stops with the first error.
+                running = [future for future in busy if not future.cancel()]
+                if running:
+                    names = ", ".join(sorted(busy[f].node.name for f in running))
+                    logger.warning("A node failed (%s); saving the nodes running beside it first: %s", errors[0], names)
+                errors += save(wait(running).done)
+                failed(errors[0])
+                raise errors[0]
 
     @staticmethod
     def _read_check(node: Any, catalog: Any, causes_of: dict[str, tuple[Cause, ...]]) -> bool:
@@ -90,6 +174,74 @@ class SkippingRunner(SequentialRunner):
                 catalog.save(name, not_run(section, causes[0][0], reason, inputs_missing=True))
             else:
                 _stand_in(catalog, name)
+
+
+def _priorities(pipeline: Pipeline) -> dict[Any, tuple[int, int, int]]:
+    """Node → sort key: most ``worker`` nodes downstream first, then nodes that run in this process, then Kedro's
+    order. The trainings are the long nodes: starting what they wait for early keeps every share of the cores busy
+    (on the demo, the LDA in front of the 11 dual-attention models, the pseudo-labels in front of VisE)."""
+    nodes = pipeline.nodes
+    behind: dict[Any, set] = {node: set() for node in nodes}
+    for node in reversed(nodes):  # children before parents: Kedro's order is topological
+        for parent in pipeline.node_dependencies[node]:
+            behind[parent] |= {node} | behind[node]
+    return {
+        node: (-sum(WORKER_TAG in n.tags for n in behind[node]), WORKER_TAG in node.tags, index)
+        for index, node in enumerate(nodes)
+    }
+
+
+WORKERS_PARAM = "params:runner.workers"
+
+
+def _workers(catalog: Any, pipeline: Pipeline) -> int:
+    """The run's worker processes (parameter ``runner.workers``; 1 without it): 1 when no node of this run is
+    tagged ``worker``, since spawning processes would buy nothing."""
+    workers = int(catalog.load(WORKERS_PARAM)) if WORKERS_PARAM in catalog else 1
+    tagged = [node for node in pipeline.nodes if WORKER_TAG in node.tags]
+    if workers > 1:
+        for node in tagged:
+            check_picklable(node)
+    return workers if tagged else 1
+
+
+@dataclass
+class _Started:
+    """A node running in a worker: its inputs were loaded (and ``before_node_run`` called) here; its outputs are
+    saved here, with the same hooks as Kedro's own ``Task``."""
+
+    node: Any
+    inputs: dict[str, Any]
+
+    @classmethod
+    def load(cls, node: Any, catalog: Any, hook_manager: Any, run_id: str | None) -> _Started:
+        inputs = {}
+        for name in node.inputs:
+            hook_manager.hook.before_dataset_loaded(dataset_name=name, node=node)
+            inputs[name] = catalog.load(name)
+            hook_manager.hook.after_dataset_loaded(dataset_name=name, data=inputs[name], node=node)
+        inputs.update(Task._collect_inputs_from_hook(node, catalog, inputs, False, hook_manager, run_id=run_id))
+        return cls(node, inputs)
+
+    def save(self, future: Future, catalog: Any, hook_manager: Any, run_id: str | None) -> None:
+        node, hook = self.node, hook_manager.hook
+        try:
+            outputs = future.result()
+        except Exception as error:
+            hook.on_node_error(
+                error=error, node=node, catalog=catalog, inputs=self.inputs, is_async=False, run_id=run_id
+            )
+            raise
+        hook.after_node_run(
+            node=node, catalog=catalog, inputs=self.inputs, outputs=outputs, is_async=False, run_id=run_id
+        )
+        for name, data in outputs.items():
+            hook.before_dataset_saved(dataset_name=name, data=data, node=node)
+            catalog.save(name, data)
+            hook.after_dataset_saved(dataset_name=name, data=data, node=node)
+        for name in node.confirms:
+            catalog.confirm(name)
+        logger.info("Completed node %s (in a worker process)", node.name)
 
 
 def _stand_in(catalog: Any, name: str) -> None:

@@ -68,6 +68,9 @@ CONTRACTS = {
     "ppcl": "ppcl_metrics",
 }
 REPORTING_TAG = "reporting"
+# Nodes that may run in a worker process beside others (``engagement_lab.runner``, parameter ``runner.workers``):
+# pure functions of their inputs on one CPU thread, the small-model trainings.
+WORKER_TAG = "worker"
 
 # The models that score new posts (predict) and are registered beside every engagement model and VisE backbone.
 SCORING_DUAL_ATTENTION_MODEL = "full"

@@ -12,7 +12,7 @@ training curves; kedro viz keeps the per-model files inside the ``dual_attention
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.core.registry import DUAL_ATTENTION_MODELS, SCORING_DUAL_ATTENTION_MODEL
+from engagement_lab.core.registry import DUAL_ATTENTION_MODELS, SCORING_DUAL_ATTENTION_MODEL, WORKER_TAG
 
 from .nodes import (
     attention_samples,
@@ -36,6 +36,7 @@ def model_pipeline(name: str) -> Pipeline:
                 ["inputs", "params:dual_attention", "params:variant"],
                 ["model", "predictions", "history"],
                 name="train",
+                tags=WORKER_TAG,
             ),
             # Reads the saved files back inside the model's box: kedro viz draws only what leaves it outside.
             Node(index_entry, ["model", "history"], "index_entry", name="index"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,37 +128,33 @@ def _parts(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {name: frame[frame["split"] == name] for name in ("train", "val", "test")}
 
 
-def make_catboost_trainer(feature_set: str) -> Callable[[pd.DataFrame, dict[str, Any]], tuple[dict, dict]]:
-    """The node function for one feature set (a named function, so kedro viz shows it)."""
+def train_catboost(
+    labelled: pd.DataFrame, params: dict[str, Any], feature_set: str
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """CatBoost multiclass on one feature set: early stopping on val, CV on train + val, then test."""
+    from engagement_lab.core.metrics import classification_metrics
+    from engagement_lab.engagement.tabular import cross_validate, feature_builder, fit_catboost, predict_classes
 
-    def train_catboost(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-        from engagement_lab.core.metrics import classification_metrics
-        from engagement_lab.engagement.tabular import cross_validate, feature_builder, fit_catboost, predict_classes
-
-        cb, seed = params["catboost"], params["seed"]
-        parts = _parts(labelled)
-        builder = feature_builder(feature_set, cb).fit(parts["train"], seed)
-        x = {name: builder.transform(part) for name, part in parts.items()}
-        y = {name: part["engagement_class"].to_numpy() for name, part in parts.items()}
-        with heartbeat(logger, f"engagement.catboost_{feature_set} fit ({len(y['train'])} train posts)"):
-            model = fit_catboost(x["train"], y["train"], x["val"], y["val"], builder.cat_features, cb, seed)
-        iterations = model.get_best_iteration() + 1
-        scores = {
-            **classification_metrics(y["val"], predict_classes(model, x["val"]), "val"),
-            **classification_metrics(y["test"], predict_classes(model, x["test"]), "test"),
-            "best_iteration": float(iterations),
-            "n_features": float(x["train"].shape[1]),
-        }
-        development = pd.concat([parts["train"], parts["val"]])
-        scores.update(
-            cross_validate(development, development["engagement_class"].to_numpy(), feature_set, cb, iterations, seed)
-        )
-        logger.info("catboost %s: %s", feature_set, {k: round(v, 4) for k, v in scores.items()})
-        return {"features": builder, "model": model, "feature_set": feature_set}, scores
-
-    train_catboost.__name__ = train_catboost.__qualname__ = f"train_catboost_{feature_set}"
-    train_catboost.__doc__ = f"CatBoost multiclass on the {feature_set!r} feature set: early stopping on val, CV, test."
-    return train_catboost
+    cb, seed = params["catboost"], params["seed"]
+    parts = _parts(labelled)
+    builder = feature_builder(feature_set, cb).fit(parts["train"], seed)
+    x = {name: builder.transform(part) for name, part in parts.items()}
+    y = {name: part["engagement_class"].to_numpy() for name, part in parts.items()}
+    with heartbeat(logger, f"engagement.catboost_{feature_set} fit ({len(y['train'])} train posts)"):
+        model = fit_catboost(x["train"], y["train"], x["val"], y["val"], builder.cat_features, cb, seed)
+    iterations = model.get_best_iteration() + 1
+    scores = {
+        **classification_metrics(y["val"], predict_classes(model, x["val"]), "val"),
+        **classification_metrics(y["test"], predict_classes(model, x["test"]), "test"),
+        "best_iteration": float(iterations),
+        "n_features": float(x["train"].shape[1]),
+    }
+    development = pd.concat([parts["train"], parts["val"]])
+    scores.update(
+        cross_validate(development, development["engagement_class"].to_numpy(), feature_set, cb, iterations, seed)
+    )
+    logger.info("catboost %s: %s", feature_set, {k: round(v, 4) for k, v in scores.items()})
+    return {"features": builder, "model": model, "feature_set": feature_set}, scores
 
 
 def _arrays(part: pd.DataFrame, target: str) -> Arrays:
@@ -182,25 +177,19 @@ def _train_config(section: dict[str, Any], params: dict[str, Any], task: str) ->
     )
 
 
-def make_fusion_trainer(fusion: str) -> Callable[[pd.DataFrame, dict[str, Any]], tuple]:
-    """The node function for one fusion strategy of the §4.1 classifier."""
+def train_fusion_classifier(labelled: pd.DataFrame, params: dict[str, Any], fusion: str) -> tuple[Any, dict, dict]:
+    """The §4.1 classifier with one fusion strategy: best val macro-F1, then test."""
+    from engagement_lab.engagement.models import FusionClassifier, ModelConfig
+    from engagement_lab.engagement.train import evaluate, train
 
-    def train_fusion_classifier(labelled: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, dict, dict]:
-        from engagement_lab.engagement.models import FusionClassifier, ModelConfig
-        from engagement_lab.engagement.train import evaluate, train
-
-        section = params["fusion_classifier"]
-        parts = {name: _arrays(part, "engagement_class") for name, part in _parts(labelled).items()}
-        cfg = _train_config(section, params, "classification")
-        model_cfg = ModelConfig(fusion=fusion, **section["model"])
-        model, history = train(lambda: FusionClassifier(model_cfg), parts["train"], parts["val"], cfg)
-        scores = {**history_best(history, "val_macro_f1"), **evaluate(model, parts["test"], _cpu(), cfg.task, "test")}
-        logger.info("fusion %s: %s", fusion, {k: round(v, 4) for k, v in scores.items()})
-        return model, scores, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "history": history}
-
-    train_fusion_classifier.__name__ = train_fusion_classifier.__qualname__ = f"train_fusion_{fusion}"
-    train_fusion_classifier.__doc__ = f"The §4.1 classifier with {fusion} fusion: best val macro-F1, then test."
-    return train_fusion_classifier
+    section = params["fusion_classifier"]
+    parts = {name: _arrays(part, "engagement_class") for name, part in _parts(labelled).items()}
+    cfg = _train_config(section, params, "classification")
+    model_cfg = ModelConfig(fusion=fusion, **section["model"])
+    model, history = train(lambda: FusionClassifier(model_cfg), parts["train"], parts["val"], cfg)
+    scores = {**history_best(history, "val_macro_f1"), **evaluate(model, parts["test"], _cpu(), cfg.task, "test")}
+    logger.info("fusion %s: %s", fusion, {k: round(v, 4) for k, v in scores.items()})
+    return model, scores, {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "history": history}
 
 
 def _cpu():

@@ -10,6 +10,8 @@ CatBoost feature set and each fusion strategy is one template pipeline under its
 of raw posts (``predict.serving``) and registers it.
 """
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
@@ -17,6 +19,7 @@ from engagement_lab.core.registry import (
     ENGAGEMENT_FEATURE_SETS,
     ENGAGEMENT_FUSIONS,
     SCORING_ENGAGEMENT_FEATURE_SET,
+    WORKER_TAG,
     engagement_models,
 )
 
@@ -25,14 +28,14 @@ from .nodes import (
     build_engagement_input,
     check_inputs,
     label_posts,
-    make_catboost_trainer,
-    make_fusion_trainer,
     model_card,
     oracle_scores,
     register_models,
     register_scorer,
     report,
     score_test_split,
+    train_catboost,
+    train_fusion_classifier,
     train_regressor,
 )
 
@@ -40,8 +43,10 @@ PARAMS = "params:engagement"
 
 
 def catboost_pipeline(feature_set: str) -> Pipeline:
+    # A partial of a module-level function, not a closure: a worker process can run it (core.registry.WORKER_TAG).
+    trainer = update_wrapper(partial(train_catboost, feature_set=feature_set), train_catboost)
     template = Pipeline(
-        [Node(make_catboost_trainer(feature_set), ["labelled", PARAMS], ["model", "scores"], name="train_catboost")]
+        [Node(trainer, ["labelled", PARAMS], ["model", "scores"], name="train_catboost", tags=WORKER_TAG)]
     )
     name = f"catboost_{feature_set}"
     return Pipeline(
@@ -57,10 +62,11 @@ def fusion_pipeline(fusion: str) -> Pipeline:
     template = Pipeline(
         [
             Node(
-                make_fusion_trainer(fusion),
+                update_wrapper(partial(train_fusion_classifier, fusion=fusion), train_fusion_classifier),
                 ["labelled", PARAMS],
                 ["model", "scores", "card"],
                 name="train_fusion_classifier",
+                tags=WORKER_TAG,
             ),
         ]
     )
@@ -118,9 +124,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["engagement_labelled", PARAMS],
                 ["engagement_regression_model", "engagement_regression_scores", "engagement_regression_card"],
                 name="train_regressor",
+                tags=WORKER_TAG,
             ),
             Node(
-                baselines, ["engagement_labelled", "post_texts", PARAMS], "engagement_baseline_scores", name="baselines"
+                baselines,
+                ["engagement_labelled", "post_texts", PARAMS],
+                "engagement_baseline_scores",
+                name="baselines",
+                tags=WORKER_TAG,
             ),
             Node(
                 oracle_scores,

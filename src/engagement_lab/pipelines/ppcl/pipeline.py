@@ -14,7 +14,7 @@ model output (kedro viz keeps the per-model files inside the ``ppcl`` box).
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS, SCORING_PPCL_MODEL
+from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS, SCORING_PPCL_MODEL, WORKER_TAG
 
 from .nodes import (
     build_ppcl_input,
@@ -41,6 +41,7 @@ def model_pipeline(name: str) -> Pipeline:
                 ["split_input", "params:ppcl", "params:variant"],
                 ["model", "preprocessor", "predictions", "card"],
                 name="train",
+                tags=WORKER_TAG,
             ),
             # Reads the saved files back inside the model's box: kedro viz draws only what leaves it outside.
             Node(index_entry, ["model", "preprocessor", "card"], "index_entry", name="index"),
@@ -94,6 +95,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["ppcl_split_input", "params:ppcl"],
                 ["ppcl_catboost_regressor", "ppcl_catboost_predictions"],
                 name="train_ppcl_catboost",
+                tags=WORKER_TAG,
             ),
             Node(
                 train_tfidf_ridge,
