@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,58 @@ def pipeline_order() -> list[str]:
             raise SystemExit(f"pipelines depend on each other in a cycle: {sorted(set(named) - set(order))}")
         order.append(ready[0])
     return order
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) - \S+ - \w+ - (.*)$")
+
+
+def producers() -> dict[str, tuple[str, str, bool]]:
+    """Each dataset → (pipeline, node, whether the node runs in a worker process) of the node that writes it."""
+    from engagement_lab.core.registry import WORKER_TAG
+    from engagement_lab.pipelines.demo import on_sample_world, project_pipelines
+
+    return {
+        output: (name, node.name, WORKER_TAG in node.tags)
+        for name, pipe in project_pipelines().items()
+        for node in on_sample_world(pipe).nodes
+        for output in node.outputs
+    }
+
+
+def node_seconds(log: Path, made_by: dict[str, tuple[str, str, bool]]) -> dict[str, float]:
+    """Seconds of node time per pipeline in a run's ``info.log``: from each "Running node" line to the node's
+    "Completed node" line or, in a log without them (the runner before decision 023), to the next node's start.
+    Nodes in worker processes overlap the others, so the sum can exceed the run's wall time."""
+    seconds: dict[str, float] = dict.fromkeys(dict.fromkeys(p for p, _, _ in made_by.values()), 0.0)
+    running: dict[str, tuple[str, float]] = {}  # node → (pipeline, start)
+    here: str | None = None  # the node running in the kedro process, when its end is not logged
+    text = log.read_text()
+    workers_logged = "(in a worker process)" in text  # else every node ran in the kedro process
+    for line in text.splitlines():
+        match = LOG_LINE.match(line)
+        if not match:
+            continue
+        stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        message = match.group(2)
+        if message.startswith("Running node:") and "-> [" in message:
+            made = made_by.get(message.split("-> [", 1)[1].split(";")[0].rstrip("]"))
+            if made is None:
+                continue
+            pipeline, node, in_worker = made
+            in_worker = in_worker and workers_logged
+            if not in_worker and here is not None:
+                seconds[running[here][0]] += stamp - running.pop(here)[1]
+            running[node] = (pipeline, stamp)
+            here = here if in_worker else node
+        elif message.startswith("Completed node: "):
+            node = message.removeprefix("Completed node: ").split(" ")[0]
+            if node in running:
+                seconds[running[node][0]] += stamp - running.pop(node)[1]
+                here = None if node == here else here
+        elif message.startswith("Pipeline execution completed") and here is not None:
+            seconds[running[here][0]] += stamp - running.pop(here)[1]
+            here = None
+    return seconds
 
 
 def _contracts(root: Path) -> dict[str, dict]:
@@ -132,6 +186,13 @@ def main() -> None:
                 cells += f"{f'{wall:.1f} / {rss:.2f}':>28}"
             ratio = f"{walls[1] / walls[0]:>7.2f}x" if args.baseline else ""
             print(f"{step:<22}{cells}{ratio}", flush=True)  # noqa: T201
+        if args.whole:
+            made_by = producers()
+            split = {name: node_seconds(roots[name] / "info.log", made_by) for name in trees}
+            print("node seconds per pipeline in that run (worker nodes overlap the others):")  # noqa: T201
+            for pipeline in order:
+                cells = "".join(f"{split[name].get(pipeline, 0.0):>28.1f}" for name in trees)
+                print(f"  {pipeline:<20}{cells}")  # noqa: T201
         if args.baseline and not args.pipelines:
             print("results contracts, this tree against the baseline:")  # noqa: T201
             for line in contract_changes(*roots.values()):

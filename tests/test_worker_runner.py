@@ -13,7 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
-from engagement_lab.core.registry import WORKER_TAG
+from engagement_lab.core.registry import ALL_CORES_TAG, WORKER_TAG
 from engagement_lab.pipelines.ppcl.pipeline import model_pipeline, prepare_pipeline
 from engagement_lab.runner import SkippingRunner
 from engagement_lab.worker_pool import NodeNotPicklableError
@@ -96,7 +96,7 @@ def test_the_trainings_ran_in_two_other_processes_and_their_log_lines_reach_the_
     assert len(best) == len(MODELS) * len(tiny_params()["seeds"]), best  # each seed's training is in the log
     completed = [r.getMessage() for r in records if r.name == "engagement_lab.runner"]
     assert sorted(m for m in completed if "worker process" in m) == sorted(
-        f"Completed node ppcl.{m}.train (in a worker process)" for m in MODELS
+        f"Completed node: ppcl.{m}.train (in a worker process)" for m in MODELS
     )
 
 
@@ -147,15 +147,44 @@ def test_a_node_that_cannot_go_to_a_worker_is_named_before_anything_runs():
         pickle.dumps(pipeline.nodes[-1])
 
 
-def test_every_node_tagged_worker_in_the_project_can_go_to_a_worker():
+def test_every_node_tagged_worker_in_the_project_can_go_to_a_worker_and_the_multi_threaded_ones_run_alone():
     from engagement_lab.pipelines.demo import project_pipelines
     from engagement_lab.worker_pool import check_picklable
 
-    tagged = [node for pipe in project_pipelines().values() for node in pipe.nodes if WORKER_TAG in node.tags]
-    names = {node.name for node in tagged}
-    # the independent trainings: 15 PPCL + 11 dual-attention models, 4 pretraining runs, 6 transfer rows, PPCL's
-    # CatBoost, and the engagement CatBoost (2), fusion classifiers (3), regressor and baselines
-    assert len(tagged) == 15 + 11 + 4 + 6 + 1 + 2 + 3 + 1 + 1, sorted(names)
-    assert {"ppcl.full.train", "dual_attention.full.train", "engagement.catboost_paper.train_catboost"} <= names
+    nodes = [node for pipe in project_pipelines().values() for node in pipe.nodes]
+    tagged = [node for node in nodes if WORKER_TAG in node.tags]
+    # the single-thread trainings: 15 PPCL + 11 dual-attention models, the engagement fusion classifiers (3),
+    # regressor and baselines
+    assert len(tagged) == 15 + 11 + 3 + 1 + 1, sorted(node.name for node in tagged)
     for node in tagged:
         check_picklable(node)
+    # the nodes that use both cores well: CatBoost (2 engagement, 1 PPCL), VisE pretraining (4) and transfer (6),
+    # the embeddings (features 2, predict 1)
+    alone = {node.name for node in nodes if ALL_CORES_TAG in node.tags}
+    assert len(alone) == 3 + 4 + 6 + 3, sorted(alone)
+    assert not alone & {node.name for node in tagged}
+    assert {"engagement.catboost_paper.train_catboost", "pretraining.vise.pretrain", "features.embed_images"} <= alone
+
+
+def timed(x: int) -> tuple[float, float]:
+    start = time.time()
+    time.sleep(1.5)
+    return start, time.time()
+
+
+def test_worker_nodes_run_side_by_side_and_an_all_cores_node_runs_alone():
+    pipeline = Pipeline(
+        [
+            Node(timed, "a", "first", name="first", tags=WORKER_TAG),
+            Node(timed, "a", "second", name="second", tags=WORKER_TAG),
+            Node(timed, "a", "alone", name="alone", tags=ALL_CORES_TAG),
+        ]
+    )
+    catalog = DataCatalog({name: MemoryDataset() for name in ("first", "second", "alone")})
+    catalog["a"] = MemoryDataset(1)
+    add_params(catalog, "runner", {"workers": 2})
+    SkippingRunner().run(pipeline, catalog)
+    spans = {name: catalog.load(name) for name in ("first", "second", "alone")}
+    assert max(spans["first"][0], spans["second"][0]) < min(spans["first"][1], spans["second"][1])  # overlap
+    for worker in ("first", "second"):
+        assert spans["alone"][1] <= spans[worker][0] or spans["alone"][0] >= spans[worker][1]  # never beside

@@ -1,10 +1,12 @@
 """The project's default runner: Kedro's sequential runner that skips pipelines whose inputs are missing, and runs
-the independent trainings side by side in worker processes (parameter ``runner.workers``, decision 023)."""
+the single-thread trainings side by side in worker processes (parameter ``runner.workers``, decision 023)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from itertools import chain
@@ -16,7 +18,7 @@ from kedro.runner.task import Task
 
 from engagement_lab.core.errors import user_facing
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import REPORTING_TAG, WORKER_TAG
+from engagement_lab.core.registry import ALL_CORES_TAG, REPORTING_TAG, WORKER_TAG
 from engagement_lab.datasets import NotRunDataset
 from engagement_lab.hooks import (
     current_run_params,
@@ -44,8 +46,9 @@ class SkippingRunner(SequentialRunner):
     runner) stops the run with :class:`~engagement_lab.hooks.MissingInputsError` as soon as every check in front
     of a node that reads it has passed, before that node or any other behind the checks runs.
 
-    With ``runner.workers`` above 1 (a parameter; 1 when the catalog has none), that many nodes run at a time: the
-    nodes tagged ``worker`` in spawned worker processes, the others in this one; loads, saves and hooks stay here.
+    With ``runner.workers`` above 1 (a parameter; 1 when the catalog has none), up to that many nodes run at a time:
+    the nodes tagged ``worker`` in spawned worker processes, the others in this one, and those tagged ``all_cores``
+    alone; loads, saves and hooks stay here.
     """
 
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
@@ -55,10 +58,7 @@ class SkippingRunner(SequentialRunner):
         self._set_manager_datasets(catalog)
         workers = _workers(catalog, pipeline)
         if workers > 1:
-            from engagement_lab.features.encoders import torch_threads  # torch: not at start-up
-
-            # This process runs nodes beside the workers: it takes one share of the cores, like each of them.
-            with WorkerPool(workers) as pool, torch_threads(pool.threads):
+            with WorkerPool(workers) as pool:
                 self._schedule(pipeline, catalog, hook_manager, run_id, pool)
         else:
             self._schedule(pipeline, catalog, hook_manager, run_id, None)
@@ -66,10 +66,11 @@ class SkippingRunner(SequentialRunner):
     def _schedule(
         self, pipeline: Pipeline, catalog: Any, hook_manager: Any, run_id: str | None, pool: WorkerPool | None
     ) -> None:
-        """Runs the nodes in Kedro's order. With a pool, ``pool.workers`` nodes run at a time, each on its share of
-        the cores: ``worker`` nodes in worker processes, the others here, beside them. A free share goes to the
-        ready node with the most ``worker`` nodes behind it (the one that unlocks the most training), then to a
-        node that runs here (they are short), then in Kedro's order."""
+        """Runs the nodes in Kedro's order. With a pool, up to ``pool.workers`` nodes run at a time, each on its share
+        of the cores: ``worker`` nodes in worker processes, the others here, beside them, except ``all_cores`` nodes,
+        which run here alone once no worker is busy. A free share goes to the ready node with the most ``worker``
+        nodes behind it (the one that unlocks the most training), then to a node that runs here (they are short),
+        then in Kedro's order."""
         nodes = pipeline.nodes
         dependencies = pipeline.node_dependencies
         priority = _priorities(pipeline) if pool is not None else {node: (index,) for index, node in enumerate(nodes)}
@@ -112,8 +113,8 @@ class SkippingRunner(SequentialRunner):
                     todo.remove(node)
                     self._skip(node, causes, catalog, causes_of)
                     finish(node)
-                elif pool is not None and len(busy) >= pool.workers:
-                    break  # every share of the cores is taken: wait for a node to finish
+                elif pool is not None and (len(busy) >= pool.workers or (busy and ALL_CORES_TAG in node.tags)):
+                    break  # its share of the cores (for all_cores: every core) is taken: wait for a node to finish
                 elif in_worker:
                     todo.remove(node)
                     gate.before(node)
@@ -126,11 +127,13 @@ class SkippingRunner(SequentialRunner):
                         node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async, run_id=run_id
                     )
                     try:
-                        task.execute()
+                        with _cores_for(node, pool):
+                            task.execute()
                     except Exception as error:
                         failed(error)
                         raise
                     ran.add(node)
+                    logger.info("Completed node: %s", node.name)  # as Kedro's own runners log it
                     if INPUT_CHECK_TAG in node.tags:
                         gate.checked(node.name, self._read_check(node, catalog, causes_of))
                     finish(node)
@@ -174,6 +177,19 @@ class SkippingRunner(SequentialRunner):
                 catalog.save(name, not_run(section, causes[0][0], reason, inputs_missing=True))
             else:
                 _stand_in(catalog, name)
+
+
+@contextlib.contextmanager
+def _cores_for(node: Any, pool: WorkerPool | None) -> Iterator[None]:
+    """Beside busy workers a node here runs on one share of the cores, like each of them; an ``all_cores`` node
+    (which runs alone) and any node of a run without workers on torch's own setting."""
+    if pool is None or ALL_CORES_TAG in node.tags:
+        yield
+        return
+    from engagement_lab.features.encoders import torch_threads  # torch: not at start-up
+
+    with torch_threads(pool.threads):
+        yield
 
 
 def _priorities(pipeline: Pipeline) -> dict[Any, tuple[int, int, int]]:
@@ -241,7 +257,7 @@ class _Started:
             hook.after_dataset_saved(dataset_name=name, data=data, node=node)
         for name in node.confirms:
             catalog.confirm(name)
-        logger.info("Completed node %s (in a worker process)", node.name)
+        logger.info("Completed node: %s (in a worker process)", node.name)
 
 
 def _stand_in(catalog: Any, name: str) -> None:

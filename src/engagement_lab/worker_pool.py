@@ -1,10 +1,10 @@
-"""Worker processes for the nodes that may run side by side: the independent trainings (decision 023).
+"""Worker processes for the nodes that may run side by side: the single-thread trainings (decision 023).
 
 A ``kedro run`` is one process. The small PPCL, dual-attention and engagement models train on one torch thread each
-(decision 009), and the CNNs gain little from a second one: on a machine with more cores, the rest sit idle.
-:class:`WorkerPool` runs a node's function in one of ``workers`` spawned processes while the run's own process
-keeps the catalog, the hooks (MLflow, atomic outputs) and every load and save: a worker gets the node's inputs and
-hands back its outputs, nothing else. Each worker runs torch on its share of the cores (``threads``).
+(decision 009): on a machine with more cores, the rest sit idle. :class:`WorkerPool` runs a node's function in one
+of ``workers`` spawned processes while the run's own process keeps the catalog, the hooks (MLflow, atomic outputs)
+and every load and save: a worker gets the node's inputs and hands back its outputs, nothing else. Each worker runs
+torch on its share of the cores (``threads``).
 
 Workers are spawned, not forked: a fork of a process whose OpenMP or CUDA runtime has started can hang. Their log
 records come back through a queue and are handled by the run's own loggers (the console and ``info.log`` show them
@@ -22,8 +22,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from engagement_lab.core.errors import UserFacingError
-
-logger = logging.getLogger(__name__)
 
 
 class NodeNotPicklableError(UserFacingError, TypeError):
@@ -81,8 +79,7 @@ class WorkerPool:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        # Each worker's share of the cores: 2 workers on 2 cores run one thread each, as the small models want
-        # anyway; a CNN node then runs at one thread, which changes its numbers only at float rounding.
+        # Each worker's share of the cores (2 workers on 2 cores: one thread each, as the small models want anyway).
         self.threads = max(1, len(os.sched_getaffinity(0)) // workers)
         context = multiprocessing.get_context("spawn")
         self._queue = context.Queue()

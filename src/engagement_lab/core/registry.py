@@ -68,9 +68,11 @@ CONTRACTS = {
     "ppcl": "ppcl_metrics",
 }
 REPORTING_TAG = "reporting"
-# Nodes that may run in a worker process beside others (``engagement_lab.runner``, parameter ``runner.workers``):
-# pure functions of their inputs on one CPU thread, the small-model trainings.
+# How the runner shares the cores (``engagement_lab.runner``, parameter ``runner.workers``; decision 023). ``worker``:
+# a pure function of its inputs on one thread (the small-model trainings) that may run in a worker process beside
+# others. ``all_cores``: a node that uses every core well (the CNNs, CatBoost, the embeddings) and runs alone.
 WORKER_TAG = "worker"
+ALL_CORES_TAG = "all_cores"
 
 # The models that score new posts (predict) and are registered beside every engagement model and VisE backbone.
 SCORING_DUAL_ATTENTION_MODEL = "full"

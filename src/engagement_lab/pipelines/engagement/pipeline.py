@@ -16,6 +16,7 @@ from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
 from engagement_lab.core.registry import (
+    ALL_CORES_TAG,
     ENGAGEMENT_FEATURE_SETS,
     ENGAGEMENT_FUSIONS,
     SCORING_ENGAGEMENT_FEATURE_SET,
@@ -43,10 +44,9 @@ PARAMS = "params:engagement"
 
 
 def catboost_pipeline(feature_set: str) -> Pipeline:
-    # A partial of a module-level function, not a closure: a worker process can run it (core.registry.WORKER_TAG).
     trainer = update_wrapper(partial(train_catboost, feature_set=feature_set), train_catboost)
     template = Pipeline(
-        [Node(trainer, ["labelled", PARAMS], ["model", "scores"], name="train_catboost", tags=WORKER_TAG)]
+        [Node(trainer, ["labelled", PARAMS], ["model", "scores"], name="train_catboost", tags=ALL_CORES_TAG)]
     )
     name = f"catboost_{feature_set}"
     return Pipeline(

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from engagement_lab.core.registry import ALL_CORES_TAG
 from engagement_lab.features.post_texts import build_post_texts
 
 from .nodes import embed_images, embed_post_texts, feature_metrics
@@ -16,12 +17,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["images", "image_embedding_cache", "params:features"],
                 ["image_embeddings", "image_feature_stats"],
                 name="embed_images",
+                tags=ALL_CORES_TAG,
             ),
             Node(
                 embed_post_texts,
                 ["post_texts", "text_embedding_cache", "params:features"],
                 ["text_embeddings", "text_feature_stats"],
                 name="embed_post_texts",
+                tags=ALL_CORES_TAG,
             ),
             Node(
                 feature_metrics,

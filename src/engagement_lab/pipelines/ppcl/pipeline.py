@@ -14,7 +14,13 @@ model output (kedro viz keeps the per-model files inside the ``ppcl`` box).
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import PPCL_FEATURE_VIEWS, PPCL_MODELS, SCORING_PPCL_MODEL, WORKER_TAG
+from engagement_lab.core.registry import (
+    ALL_CORES_TAG,
+    PPCL_FEATURE_VIEWS,
+    PPCL_MODELS,
+    SCORING_PPCL_MODEL,
+    WORKER_TAG,
+)
 
 from .nodes import (
     build_ppcl_input,
@@ -95,7 +101,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["ppcl_split_input", "params:ppcl"],
                 ["ppcl_catboost_regressor", "ppcl_catboost_predictions"],
                 name="train_ppcl_catboost",
-                tags=WORKER_TAG,
+                tags=ALL_CORES_TAG,
             ),
             Node(
                 train_tfidf_ridge,

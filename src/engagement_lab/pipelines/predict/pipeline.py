@@ -13,6 +13,7 @@ from collections.abc import Callable
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.registry import (
+    ALL_CORES_TAG,
     SCORING_DUAL_ATTENTION_MODEL,
     SCORING_ENGAGEMENT_FEATURE_SET,
     SCORING_PPCL_MODEL,
@@ -112,7 +113,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "predict_new_posts",
                 name="read_new_posts",
             ),
-            Node(embed_new_posts, ["predict_new_posts", "params:features"], "predict_features", name="embed_new_posts"),
+            Node(
+                embed_new_posts,
+                ["predict_new_posts", "params:features"],
+                "predict_features",
+                name="embed_new_posts",
+                tags=ALL_CORES_TAG,
+            ),
         ]
     )
     scorers = sum((SCORERS[name]() for name in names), Pipeline([]))

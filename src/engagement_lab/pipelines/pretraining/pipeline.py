@@ -4,7 +4,7 @@ template; the task sets are ``core.registry.PRETRAINING_VARIANTS``, their parame
 
 from kedro.pipeline import Node, Pipeline
 
-from engagement_lab.core.registry import PRETRAINING_VARIANTS, WORKER_TAG
+from engagement_lab.core.registry import ALL_CORES_TAG, PRETRAINING_VARIANTS
 
 from .nodes import concept_labels, pretrain
 
@@ -21,7 +21,7 @@ def variant_pipeline(variant: str) -> Pipeline:
                 [labels, "vise_cluster_report", "params:pretraining", "params:variant"],
                 ["backbone", "history"],
                 name="pretrain",
-                tags=WORKER_TAG,
+                tags=ALL_CORES_TAG,
             )
         ]
     )

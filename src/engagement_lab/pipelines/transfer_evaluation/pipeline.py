@@ -6,7 +6,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from engagement_lab.core.inputs_check import INPUT_CHECK_TAG
-from engagement_lab.core.registry import PRETRAINING_VARIANTS, WORKER_TAG
+from engagement_lab.core.registry import ALL_CORES_TAG, PRETRAINING_VARIANTS
 
 from .nodes import (
     check_inputs,
@@ -44,7 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ["emotion_images", pretraining, params],
             "transfer_evaluation_random_init_scores",
             name="evaluate_random_init",
-            tags=WORKER_TAG,
+            tags=ALL_CORES_TAG,
             namespace="random_init",
         ),
         Node(
@@ -52,7 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ["emotion_images", params],
             "transfer_evaluation_imagenet_supervised_scores",
             name="evaluate_imagenet_supervised",
-            tags=WORKER_TAG,
+            tags=ALL_CORES_TAG,
             namespace="imagenet_supervised",
         ),
         *[
@@ -67,7 +67,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 f"transfer_evaluation_{variant}_scores",
                 name=f"evaluate_{variant}",
-                tags=WORKER_TAG,
+                tags=ALL_CORES_TAG,
                 namespace=variant,
             )
             for variant in PRETRAINING_VARIANTS
