@@ -127,28 +127,46 @@ def _leaves(tree: object, path: tuple = ()) -> dict[tuple, object]:
     return {path: tree}
 
 
+def _std_path(path: tuple, leaves: dict[tuple, object]) -> tuple | None:
+    """The seed std beside a number: ``<metric>_std`` beside ``<metric>`` or ``<metric>_mean``."""
+    name = path[-1]
+    for std in (f"{name}_std", f"{name.removesuffix('_mean')}_std" if name.endswith("_mean") else None):
+        if std is not None and (*path[:-1], std) in leaves:
+            return (*path[:-1], std)
+    return None
+
+
 def contract_changes(new: Path, old: Path) -> list[str]:
-    """Per results contract: how far each number with a seed std (``<metric>`` beside ``<metric>_std``) moved
-    between two runs, in units of that std (the larger of the two runs'), and how many moved more than one std."""
+    """Per results contract: how far each number with a seed std moved between two runs, in units of that std
+    (the larger of the two runs'), and how many moved more than one std; for the numbers without one, how many
+    changed and the largest change."""
     lines = []
+    old_contracts = _contracts(old)
     for section, contract in _contracts(new).items():
-        before = _leaves(_contracts(old).get(section, {}))
-        after = _leaves(contract)
-        moves = []
+        before, after = _leaves(old_contracts.get(section, {})), _leaves(contract)
+        moves, changes = [], []
         for path, value in after.items():
-            std_path = (*path[:-1], f"{path[-1]}_std")
-            if std_path not in after or not isinstance(value, float) or not isinstance(before.get(path), float):
+            was = before.get(path)
+            if path[-1].endswith("_std") or not isinstance(value, float) or not isinstance(was, float):
                 continue
-            std = max(after[std_path], before.get(std_path) or 0.0)
+            std_path = _std_path(path, after)
+            std = max(after[std_path], before.get(std_path) or 0.0) if std_path else 0.0
             if std > 0:
-                moves.append((abs(value - before[path]) / std, ".".join(map(str, path))))
+                moves.append((abs(value - was) / std, ".".join(map(str, path))))
+            else:
+                changes.append((abs(value - was), ".".join(map(str, path))))
+        line = f"{section:<16}"
         if moves:
-            worst = max(moves)
-            over = sum(move > 1 for move, _ in moves)
-            lines.append(
-                f"{section:<16} {len(moves):>4} numbers with a seed std: largest move {worst[0]:.2f} std "
-                f"({worst[1]}), {over} over one std"
+            move, where = max(moves)
+            over = sum(m > 1 for m, _ in moves)
+            line += (
+                f" {len(moves)} numbers with a seed std: largest move {move:.2f} std ({where}), {over} over one std;"
             )
+        if changes:
+            change, where = max(changes)
+            changed = sum(c > 0 for c, _ in changes)
+            line += f" {len(changes)} without one: {changed} changed, largest by {change:.4g} ({where})"
+        lines.append(line)
     return lines
 
 
