@@ -2,8 +2,8 @@
 
 Runs every pipeline of the demo in dependency order, each as its own ``kedro run --pipelines=demo --tags=<name>``,
 in a throw-away copy of the project (your data/ and mlflow.db are untouched), on the demo world of conf/base.
-Peak memory is the peak resident set of that kedro process (children included via wait4: the worker processes of
-``runner.workers`` too). ``--whole`` runs `make run`'s own command once instead, ``kedro run --pipelines=demo``.
+Peak memory is the largest resident set of that kedro process or of one of its children (wait4's ``ru_maxrss``:
+the worker processes of ``runner.workers`` count one at a time, not summed). ``--whole`` runs `make run`'s own command once instead, ``kedro run --pipelines=demo``.
 With ``--baseline REV`` the same runs for that commit's ``src`` and ``conf`` (``git archive``) in a second copy,
 alternating pipeline by pipeline (or run by run), so a slow minute of the machine hits both; the two are printed
 side by side with their ratio.
