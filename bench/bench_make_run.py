@@ -3,7 +3,8 @@
 Runs every pipeline of the demo in dependency order, each as its own ``kedro run --pipelines=demo --tags=<name>``,
 in a throw-away copy of the project (your data/ and mlflow.db are untouched), on the demo world of conf/base.
 Peak memory is the largest resident set of that kedro process or of one of its children (wait4's ``ru_maxrss``:
-the worker processes of ``runner.workers`` count one at a time, not summed). ``--whole`` runs `make run`'s own command once instead, ``kedro run --pipelines=demo``.
+the worker processes of ``runner.workers`` count one at a time, not summed). ``--whole`` runs `make run`'s own
+command once instead, ``kedro run --pipelines=demo``.
 With ``--baseline REV`` the same runs for that commit's ``src`` and ``conf`` (``git archive``) in a second copy,
 alternating pipeline by pipeline (or run by run), so a slow minute of the machine hits both; the two are printed
 side by side with their ratio.
@@ -187,7 +188,8 @@ def main() -> None:
     trees = {"this tree": None, **({f"baseline {args.baseline}": args.baseline} if args.baseline else {})}
 
     header = f"{'':22}" + "".join(f"{name[:26]:>28}" for name in trees) + ("   ratio" if args.baseline else "")
-    print(header + f"\n{'pipeline':<22}" + "".join(f"{'wall s / peak RSS GB':>28}" for _ in trees), flush=True)  # noqa: T201
+    columns = "".join(f"{'wall s / peak RSS GB':>28}" for _ in trees)
+    print(f"{header}\n{'pipeline':<22}{columns}", flush=True)  # noqa: T201
     totals = dict.fromkeys(trees, 0.0)
     roots = {name: Path(tempfile.mkdtemp(prefix="bench-make-run-")) for name in trees}
     try:

@@ -188,3 +188,19 @@ def test_worker_nodes_run_side_by_side_and_an_all_cores_node_runs_alone():
     assert max(spans["first"][0], spans["second"][0]) < min(spans["first"][1], spans["second"][1])  # overlap
     for worker in ("first", "second"):
         assert spans["alone"][1] <= spans[worker][0] or spans["alone"][0] >= spans[worker][1]  # never beside
+
+
+def test_a_node_failing_in_the_run_process_stops_the_run_after_the_worker_beside_it_is_saved():
+    pipeline = Pipeline(
+        [
+            Node(double, "a", "x", name="quick", tags=WORKER_TAG),
+            Node(slow_double, "a", "doubled", name="double", tags=WORKER_TAG),
+            Node(fail, "x", "failed", name="fail_here"),  # starts once "quick" is back, "double" still running
+        ]
+    )
+    catalog = DataCatalog({name: MemoryDataset() for name in ("x", "doubled", "failed")})
+    catalog["a"] = MemoryDataset(21)
+    add_params(catalog, "runner", {"workers": 2})
+    with pytest.raises(ValueError, match="bad value 42 in node input"):
+        SkippingRunner().run(pipeline, catalog)
+    assert catalog.load("doubled") == 42  # running in a worker when the other failed here: waited for, saved

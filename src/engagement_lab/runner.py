@@ -100,61 +100,62 @@ class SkippingRunner(SequentialRunner):
                 finish(started_node.node)
             return errors
 
-        def failed(error: Exception) -> None:
-            if user_facing(error) is None:  # resuming does not help with the data or the set-up
-                self._suggest_resume_scenario(pipeline, ran, catalog)
-
-        while todo or busy:
-            started = False
-            for node in sorted((n for n in todo if dependencies[n] <= done), key=priority.__getitem__):
-                in_worker = pool is not None and WORKER_TAG in node.tags
-                causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
-                if causes and REPORTING_TAG not in node.tags:
-                    todo.remove(node)
-                    self._skip(node, causes, catalog, causes_of)
-                    finish(node)
-                elif pool is not None and (len(busy) >= pool.workers or (busy and ALL_CORES_TAG in node.tags)):
-                    break  # its share of the cores (for all_cores: every core) is taken: wait for a node to finish
-                elif in_worker:
-                    todo.remove(node)
-                    gate.before(node)
-                    started_node = _Started.load(node, catalog, hook_manager, run_id)
-                    busy[pool.submit(node, started_node.inputs)] = started_node
-                else:
-                    todo.remove(node)
-                    gate.before(node)
-                    task = Task(
-                        node=node, catalog=catalog, hook_manager=hook_manager, is_async=self._is_async, run_id=run_id
-                    )
-                    try:
+        try:
+            while todo or busy:
+                started = False
+                for node in sorted((n for n in todo if dependencies[n] <= done), key=priority.__getitem__):
+                    in_worker = pool is not None and WORKER_TAG in node.tags
+                    causes = tuple(dict.fromkeys(c for name in node.inputs for c in causes_of.get(name, ())))
+                    if causes and REPORTING_TAG not in node.tags:
+                        todo.remove(node)
+                        self._skip(node, causes, catalog, causes_of)
+                        finish(node)
+                    elif pool is not None and (len(busy) >= pool.workers or (busy and ALL_CORES_TAG in node.tags)):
+                        break  # its share of the cores (for all_cores: every core) is taken: wait for a node to finish
+                    elif in_worker:
+                        todo.remove(node)
+                        gate.before(node)
+                        started_node = _Started.load(node, catalog, hook_manager, run_id)
+                        busy[pool.submit(node, started_node.inputs)] = started_node
+                    else:
+                        todo.remove(node)
+                        gate.before(node)
+                        task = Task(
+                            node=node,
+                            catalog=catalog,
+                            hook_manager=hook_manager,
+                            is_async=self._is_async,
+                            run_id=run_id,
+                        )
                         with _cores_for(node, pool):
                             task.execute()
-                    except Exception as error:
-                        failed(error)
-                        raise
-                    ran.add(node)
-                    logger.info("Completed node: %s", node.name)  # as Kedro's own runners log it
-                    if INPUT_CHECK_TAG in node.tags:
-                        gate.checked(node.name, self._read_check(node, catalog, causes_of))
-                    finish(node)
-                started = True
-                break  # the next node in Kedro's order, now that this one has run or started
-            if started:
-                continue
-            if not busy:
-                raise RuntimeError(f"no node can run: {sorted(n.name for n in todo)} wait for nodes that never ran")
-            finished, _ = wait(busy, return_when=FIRST_COMPLETED)
-            errors = save(finished)
-            if errors:
-                # Nothing that finishes is lost: the nodes not started are dropped, those running are waited for
-                # and saved, then the run stops with the first error.
-                running = [future for future in busy if not future.cancel()]
-                if running:
-                    names = ", ".join(sorted(busy[f].node.name for f in running))
-                    logger.warning("A node failed (%s); saving the nodes running beside it first: %s", errors[0], names)
-                errors += save(wait(running).done)
-                failed(errors[0])
-                raise errors[0]
+                        ran.add(node)
+                        logger.info("Completed node: %s", node.name)  # as Kedro's own runners log it
+                        if INPUT_CHECK_TAG in node.tags:
+                            gate.checked(node.name, self._read_check(node, catalog, causes_of))
+                        finish(node)
+                    started = True
+                    break  # the next node in Kedro's order, now that this one has run or started
+                if started:
+                    continue
+                if not busy:
+                    raise RuntimeError(f"no node can run: {sorted(n.name for n in todo)} wait for nodes that never ran")
+                finished, _ = wait(busy, return_when=FIRST_COMPLETED)
+                errors = save(finished)
+                if errors:
+                    raise errors[0]
+        except Exception as error:
+            # Nothing that finishes is lost: nodes not started in a worker are dropped, those running are waited
+            # for and their outputs saved, then the run stops with the first error.
+            running = [future for future in busy if not future.cancel()]
+            if running:
+                names = ", ".join(sorted(busy[f].node.name for f in running))
+                logger.warning("A node failed (%s); saving the nodes running beside it first: %s", error, names)
+                for other in save(wait(running).done):
+                    logger.error("A node running beside it failed too: %s", other)
+            if user_facing(error) is None:  # resuming does not help with the data or the set-up
+                self._suggest_resume_scenario(pipeline, ran, catalog)
+            raise
 
     @staticmethod
     def _read_check(node: Any, catalog: Any, causes_of: dict[str, tuple[Cause, ...]]) -> bool:
