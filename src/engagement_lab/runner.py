@@ -232,11 +232,7 @@ class _Started:
 
     @classmethod
     def load(cls, node: Any, catalog: Any, hook_manager: Any, run_id: str | None) -> _Started:
-        inputs = {}
-        for name in node.inputs:
-            hook_manager.hook.before_dataset_loaded(dataset_name=name, node=node)
-            inputs[name] = catalog.load(name)
-            hook_manager.hook.after_dataset_loaded(dataset_name=name, data=inputs[name], node=node)
+        inputs = {name: Task._synchronous_dataset_load(name, node, catalog, hook_manager) for name in node.inputs}
         inputs.update(Task._collect_inputs_from_hook(node, catalog, inputs, False, hook_manager, run_id=run_id))
         return cls(node, inputs)
 
