@@ -18,6 +18,7 @@ import logging.handlers
 import multiprocessing
 import os
 import pickle
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -43,10 +44,20 @@ def _run_node(node: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     return node.run(inputs)
 
 
-def _start_worker(queue: Any, levels: dict[str, int], threads: int) -> None:
+_START_TIMEOUT_S = 300  # a spawned worker imports torch: seconds, or a minute on a loaded machine
+_in_this_worker: dict[str, Any] = {}  # "all_started": the barrier every worker of the pool reaches once started
+
+
+def _wait_for_the_other_workers() -> None:
+    _in_this_worker["all_started"].wait(timeout=_START_TIMEOUT_S)
+
+
+def _start_worker(queue: Any, levels: dict[str, int], threads: int, all_started: Any) -> None:
     """In each worker: its share of the cores for torch and OpenMP, and every log record to the run's process, at
     the levels its loggers have there."""
     import torch  # every worker node uses it; numpy's BLAS keeps its own setting, as in the run's process
+
+    _in_this_worker["all_started"] = all_started
 
     torch.set_num_threads(threads)
     root = logging.getLogger()
@@ -83,16 +94,27 @@ class WorkerPool:
         self.threads = max(1, len(os.sched_getaffinity(0)) // workers)
         context = multiprocessing.get_context("spawn")
         self._queue = context.Queue()
+        self._all_started = context.Barrier(workers)
         self._listener = logging.handlers.QueueListener(self._queue, _HandledByRunLoggers())
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(self._queue, _configured_levels(), self.threads),
+            initargs=(self._queue, _configured_levels(), self.threads, self._all_started),
         )
 
     def __enter__(self) -> WorkerPool:
         self._listener.start()
+        # Start every worker before the first node: the executor spawns workers one by one, and a worker that is
+        # ready first would otherwise take the second node too while the other still imports torch. Each of these
+        # tasks holds its worker until all have started, so each goes to a different one.
+        started = [self._executor.submit(_wait_for_the_other_workers) for _ in range(self.workers)]
+        try:
+            for future in started:
+                future.result()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
