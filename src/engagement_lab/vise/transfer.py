@@ -7,9 +7,7 @@ is made on the split's validation part.
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from engagement_lab.core.training import FitConfig, fit
 from engagement_lab.features.encoders import CNN_MEMORY_FORMAT, ImageFiles
 from engagement_lab.vise.train import random_resized_crops
 
@@ -103,10 +102,10 @@ def finetune(
     device: torch.device,
     name: str = "fine-tuning",
 ) -> tuple[float, int]:
-    """Fine-tune backbone + a new linear head end to end; keep the epoch best on val. Logs each epoch under
-    ``name`` (the model and split).
+    """Fine-tune backbone + a new linear head end to end in the shared loop (``core.training.fit``), keeping the
+    epoch best on val. Logs each epoch under ``name`` (the model and split).
 
-    Returns the test accuracy of that epoch's model and the epoch."""
+    Returns the test accuracy of that epoch's model and the epoch (from 1)."""
     torch.manual_seed(config.seed)
     backbone, dim = make_backbone()
     n_classes = int(labels.max()) + 1
@@ -117,24 +116,23 @@ def finetune(
     size = images.shape[-1]
     y = torch.as_tensor(labels, dtype=torch.long)
     train = TensorDataset(images[split["train"]], y[split["train"]])
-    order = torch.Generator().manual_seed(config.seed)
-    best_val, best_epoch, best_state = -1.0, 0, None
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        for batch, target in DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=order):
-            # RandomResizedCrop(scale 0.6–1) + horizontal flip of the whole batch at once (pretraining's
-            # batched crops; torchvision's per-image transforms cost ~5x more here).
-            augmented = random_resized_crops(batch, size, scale=(0.6, 1.0)).to(device, memory_format=CNN_MEMORY_FORMAT)
-            loss = nn.functional.cross_entropy(model(augmented), target.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        val = _accuracy(model, images[split["val"]], y[split["val"]], device)
-        logger.info(
-            "%s epoch %d/%d (%.1fs): val_acc %.4f", name, epoch, config.epochs, time.perf_counter() - start, val
-        )
-        if val > best_val:
-            best_val, best_epoch, best_state = val, epoch, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    return _accuracy(model, images[split["test"]], y[split["test"]], device), best_epoch
+    order = torch.Generator().manual_seed(config.seed)  # one stream over the epochs: each shuffles anew
+
+    def batches(epoch: int) -> DataLoader:
+        return DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=order)
+
+    def train_step(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        # RandomResizedCrop(scale 0.6–1) + horizontal flip of the whole batch at once (pretraining's batched
+        # crops; torchvision's per-image transforms cost ~5x more here).
+        pixels, target = batch
+        augmented = random_resized_crops(pixels, size, scale=(0.6, 1.0)).to(device, memory_format=CNN_MEMORY_FORMAT)
+        loss = nn.functional.cross_entropy(model(augmented), target.to(device))
+        return loss, {"loss": loss.item()}
+
+    def evaluate() -> dict[str, float]:
+        return {"val_acc": _accuracy(model, images[split["val"]], y[split["val"]], device)}
+
+    # amp off: fine-tuning has always run in float32, also on CUDA (the results contracts were made so)
+    loop = FitConfig(epochs=config.epochs, name=name, amp=False, select="val_acc", maximize=True)
+    result = fit(model, optimizer, loop, batches, train_step, evaluate)  # ends with the best epoch's weights
+    return _accuracy(model, images[split["test"]], y[split["test"]], device), result.best_epoch + 1
