@@ -158,7 +158,7 @@ def log_catboost_model(model: Any, name: str, input_example: pd.DataFrame, regis
 # ------------------------------------------------------------------------------- each pipeline's saved models
 # Each function logs one pipeline's saved models to the active run and registers them as
 # ``<prefix><pipeline>.<model>``; a model whose pipeline has not run (None) or that lacks a companion is skipped.
-# ``section`` is ``reporting.registry`` of the parameters.
+# ``section`` is the ``registry`` parameters (conf/base/parameters_registry.yml).
 
 
 def _outcome(registered: list[dict[str, Any]], skipped: list[str]) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def _outcome(registered: list[dict[str, Any]], skipped: list[str]) -> dict[str, 
 def _disabled(section: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
     if section.get("enabled", True):
         return None
-    logger.info("reporting: model registry disabled (reporting.registry.enabled)")
+    logger.info("reporting: model registry disabled (registry.enabled)")
     return {"registered": [], "skipped": sorted(names)}
 
 

@@ -33,7 +33,7 @@ OWN_FOLDER = "/data/own/pixelrec"  # where the partial export says it was read f
 def registry_off() -> dict:
     """The registry settings with registration off: these runs test the models, not MLflow's registry (the
     registry tests do; ``engagement.register_models`` then lists every model as skipped)."""
-    return {**base_params("reporting")["registry"], "enabled": False}
+    return base_params("registry", enabled=False)
 
 
 def fast_engagement_params() -> dict:
@@ -95,7 +95,7 @@ def pixelrec_run(tiny_world, tiny_featured, tmp_path_factory):
     catalog["params:features"] = base_params("features", **FAST_FEATURES)
     SequentialRunner().run(features_pipeline(), catalog)
     catalog["params:engagement"] = fast_engagement_params()
-    catalog["params:reporting.registry"] = registry_off()
+    catalog["params:registry"] = registry_off()
     SequentialRunner().run(engagement_pipeline(), catalog)
     return catalog
 
@@ -128,6 +128,6 @@ def partial_run(pixelrec_run, tmp_path_factory):
     posts = int((tables["posts"]["source"] == "pixelrec").sum())
     catalog["ingestion_sources"] = {"pixelrec": {"folder": OWN_FOLDER, "files": 2, "posts": posts}}
     catalog["params:engagement"] = fast_engagement_params()
-    catalog["params:reporting.registry"] = registry_off()
+    catalog["params:registry"] = registry_off()
     SequentialRunner().run(engagement_pipeline(), catalog)
     return catalog

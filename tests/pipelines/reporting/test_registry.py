@@ -68,11 +68,10 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
         cat_features=["tag"],
     ).fit(features.transform(train), train["engagement_class"])
     backbone = small_resnet()  # as build_backbone("resnet_small") makes it
-    params = base_params("reporting")
-    params["registry"]["input_example_rows"] = 3
+    settings = base_params("registry", input_example_rows=3)
 
     engagement = register_engagement_models(
-        params["registry"],
+        settings,
         labelled,
         {"fusion_concat": {"model": config.to_dict()}},
         catboost_paper={"features": features, "model": catboost, "feature_set": "paper"},
@@ -80,7 +79,7 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
         fusion_gated=None,  # its pipeline has not run
     )
     backbones = register_vise_backbones(
-        params,
+        settings,
         {"config": {"backbone": "resnet_small", "image_size": 32}},
         vise={k: v.clone() for k, v in backbone.state_dict().items()},
     )
@@ -133,9 +132,8 @@ def test_register_models_logs_signatures_and_registers_each_flavour(registry):
 
 
 def test_registry_can_be_switched_off():
-    params = base_params("reporting")
-    params["registry"]["enabled"] = False
-    result = register_engagement_models(params["registry"], None, None, fusion_concat={"w": torch.zeros(1)})
+    settings = base_params("registry", enabled=False)
+    result = register_engagement_models(settings, None, None, fusion_concat={"w": torch.zeros(1)})
     assert result == {"registered": [], "skipped": ["engagement.fusion_concat"]}
 
 

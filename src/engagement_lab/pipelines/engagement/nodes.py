@@ -451,7 +451,7 @@ def register_models(
 ) -> dict[str, Any]:
     """Every engagement model but the one predict scores with (CatBoost per other feature set, fusion classifiers,
     the multimodal regressor), logged to this run (the one that trained them) and registered
-    (``reporting.registry`` settings)."""
+    (the ``registry`` settings)."""
     from engagement_lab.reporting import registry as model_registry
 
     return model_registry.register_engagement_models(models, labelled, model_card, registry)

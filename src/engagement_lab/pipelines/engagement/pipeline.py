@@ -188,7 +188,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 register_models,
                 {
-                    "registry": "params:reporting.registry",
+                    "registry": "params:registry",
                     "labelled": "engagement_labelled",
                     "model_card": "engagement_model_card",
                     **{

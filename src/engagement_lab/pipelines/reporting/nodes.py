@@ -183,10 +183,10 @@ def build_report(
 
 
 # ------------------------------------------------------------------------------------------------- registry
-# Every pretrained VisE backbone, logged to the reporting run and registered (reporting.registry). The engagement
-# models are registered by the engagement pipeline itself, in the run that trained them.
-def register_vise_backbones(params: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
+# Every pretrained VisE backbone, logged to the reporting run and registered (the ``registry`` settings). The
+# engagement models are registered by the engagement pipeline itself, in the run that trained them.
+def register_vise_backbones(registry: dict[str, Any], pretraining: dict[str, Any], **backbones: Any) -> dict[str, Any]:
     """Every pretrained VisE backbone (one per task set)."""
-    from engagement_lab.reporting import registry
+    from engagement_lab.reporting.registry import register_vise_backbones as register
 
-    return registry.register_vise_backbones(backbones, pretraining["config"], params["registry"])
+    return register(backbones, pretraining["config"], registry)

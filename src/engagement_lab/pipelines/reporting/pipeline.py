@@ -78,7 +78,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             register_vise_backbones,
             {
-                "params": PARAMS,
+                "registry": "params:registry",
                 "pretraining": "params:pretraining",
                 **{v: f"pretraining_{v}_backbone" for v in PRETRAINING_VARIANTS},
             },
